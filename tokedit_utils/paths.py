@@ -1,0 +1,85 @@
+"""Where things live: the project root, the embedded corpus, and the run folders.
+
+A chain run writes each notebook's artifacts to ``runs/<profile>/<stem>/``. While the
+runner executes a notebook it points ``TOKEDIT_STAGE_DIR`` at a temporary folder and
+renames it into place only when the notebook succeeded, so a failed run leaves no
+half-written stage behind. Run interactively (JupyterLab), a notebook writes straight
+to its stage folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = PROJECT_ROOT / "data"
+CORPUS_DIR = DATA_DIR / "corpus"
+
+
+def runs_root() -> Path:
+    """Root of all run artifacts (``TOKEDIT_RUNS`` overrides ``<project>/runs``)."""
+    return Path(os.environ.get("TOKEDIT_RUNS", PROJECT_ROOT / "runs"))
+
+
+def stage_dir(profile: str, stem: str) -> Path:
+    """The final folder of a finished stage (what later notebooks read)."""
+    return runs_root() / profile / stem
+
+
+def output_dir(profile: str, stem: str) -> Path:
+    """The folder a notebook writes to: the runner's temporary folder, else the stage."""
+    path = Path(os.environ["TOKEDIT_STAGE_DIR"]) if os.environ.get("TOKEDIT_STAGE_DIR") else stage_dir(profile, stem)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def input_dir(profile: str, stem: str) -> Path:
+    """A finished earlier stage; a clear error if it has not been run yet."""
+    path = stage_dir(profile, stem)
+    if not (path / "results.json").exists():
+        raise FileNotFoundError(
+            f"stage {stem!r} of profile {profile!r} has not been run: {path} has no results.json. "
+            f"Run `python -m tokedit_utils.book --profile {profile} --until {stem}` first."
+        )
+    return path
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a text file through a temporary file and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, payload) -> None:
+    atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=True, default=_jsonable) + "\n")
+
+
+def write_results(out_dir: Path, results: dict) -> Path:
+    """Write a chapter's headline numbers to ``results.json`` (atomically)."""
+    path = Path(out_dir) / "results.json"
+    write_json(path, results)
+    return path
+
+
+def read_results(profile: str, stem: str) -> dict:
+    return json.loads((input_dir(profile, stem) / "results.json").read_text())
+
+
+def _jsonable(value):
+    # numpy / torch scalars and arrays
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -1,0 +1,32 @@
+"""One figure style for the whole book."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg") if not matplotlib.get_backend().lower().startswith(("module://", "inline")) else None
+import matplotlib.pyplot as plt  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+#: Colours for the recurring series of the book.
+PALETTE = {
+    "human": "#1f77b4",
+    "synthetic": "#d62728",
+    "edited": "#2ca02c",
+    "selected": "#9467bd",
+}
+
+
+def use_book_style() -> None:
+    """Seaborn's paper context with readable fonts; call once per notebook."""
+    sns.set_theme(context="notebook", style="whitegrid", palette="colorblind", font_scale=1.0)
+    plt.rcParams.update({"figure.figsize": (7.0, 4.0), "figure.dpi": 110, "savefig.bbox": "tight", "axes.titleweight": "bold"})
+
+
+def save_figure(fig, out_dir, name: str) -> None:
+    """Save a figure as PNG beside the stage's artifacts (the book shows the inline copy)."""
+    from pathlib import Path
+
+    path = Path(out_dir) / "figures"
+    path.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path / f"{name}.png")
