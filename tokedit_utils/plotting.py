@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg") if not matplotlib.get_backend().lower().startswith(("module://", "inline")) else None
-import matplotlib.pyplot as plt  # noqa: E402
-import seaborn as sns  # noqa: E402
+import matplotlib.pyplot as plt
+import seaborn as sns
 
 #: Colours for the recurring series of the book.
 PALETTE = {
