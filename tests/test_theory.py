@@ -24,6 +24,8 @@ def test_base_error_and_closed_forms():
     assert acc[0] == pytest.approx(base) and acc[-1] < np.pi**2 / 6 * base
     edit = th.closed_form_edit(4, 20, 100, 1.0, 0.5, 0.5)
     np.testing.assert_allclose(edit, base * np.array([1, 1.5, 1.75, 1.875]))
+    capped = th.closed_form_edit(30, 20, 100, 1.0, 0.125, 0.94, disjoint=True)
+    assert capped.max() == pytest.approx(2 * base)
     with pytest.raises(ValueError):
         th.base_error(20, 21, 1.0)
 
@@ -67,6 +69,8 @@ def test_masks_sizes_and_disjointness():
     assert set(np.unique(masks)) <= {0.0, 1.0}
     assert masks.sum(axis=0).max() == 1  # never the same point twice
     np.testing.assert_allclose(masks.mean(axis=(1, 2)), fr, atol=0.01)
+    many = np.stack(list(th.edit_masks(rng, "disjoint", th.edit_fractions(0.3, 1.0, 6), 50, 40)))
+    assert many.sum(axis=0).max() == 1 and (many.sum(axis=(0, 2)) == 40).all()  # stops once all are edited
     over = np.stack(list(th.edit_masks(rng, "overlapping", fr, 500, 40)))
     np.testing.assert_allclose(over.mean(axis=(1, 2)), fr, atol=0.01)
     aon = np.stack(list(th.edit_masks(rng, "all_or_nothing", fr, 4000, 40)))

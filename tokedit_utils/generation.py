@@ -1,0 +1,65 @@
+"""Sampling synthetic text from a teacher model with ordinary decoding settings."""
+
+from __future__ import annotations
+
+import random
+from typing import Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+
+def human_prompts(ds, tokenizer, n: int, prompt_tokens: int, seed: int = 0) -> tuple[list[list[int]], list[str]]:
+    """``n`` prompts of exactly ``prompt_tokens`` tokens, each the opening of a span of human
+    text at a random offset of a random document of ``ds`` (columns text, domain), and the
+    domain each prompt came from. Seeded."""
+    rng = random.Random(seed)
+    encoded = tokenizer(list(ds["text"]), add_special_tokens=False)["input_ids"]
+    usable = [i for i, ids in enumerate(encoded) if len(ids) > prompt_tokens]
+    prompts, domains = [], []
+    for _ in range(n):
+        i = rng.choice(usable)
+        start = rng.randrange(0, len(encoded[i]) - prompt_tokens)
+        prompts.append(encoded[i][start : start + prompt_tokens])
+        domains.append(ds[i]["domain"])
+    return prompts, domains
+
+
+@torch.inference_mode()
+def sample_continuations(
+    model,
+    tokenizer,
+    prompts: Sequence[Sequence[int]],
+    max_new_tokens: int,
+    temperature: float = 1.0,
+    top_p: float = 0.9,
+    batch_size: int = 128,
+    seed: int = 0,
+) -> list[str]:
+    """Sample one continuation per prompt (equal-length prompts, so no padding) and return
+    the generated text only, without the prompt. Seeded per batch."""
+    device = next(model.parameters()).device
+    texts: list[str] = []
+    bar = tqdm(total=len(prompts) * max_new_tokens, desc="sampling", unit="tok", unit_scale=True, leave=False)
+    for b, i in enumerate(range(0, len(prompts), batch_size)):
+        torch.manual_seed(seed * 100_003 + b)
+        ids = torch.tensor(prompts[i : i + batch_size], dtype=torch.long, device=device)
+        out = model.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            do_sample=True,
+            temperature=temperature,
+            top_p=top_p,
+            top_k=0,
+            max_new_tokens=max_new_tokens,
+            pad_token_id=tokenizer.eos_token_id,
+        )
+        new = out[:, ids.shape[1] :]
+        for row in new.tolist():
+            # Stop at the first end-of-text: a sampled document boundary ends this sample.
+            if tokenizer.eos_token_id in row:
+                row = row[: row.index(tokenizer.eos_token_id)]
+            texts.append(tokenizer.decode(row))
+        bar.update(new.numel())
+    bar.close()
+    return texts
