@@ -111,11 +111,28 @@ def load_embedded_corpus(
         for row in by_domain[domain]:
             per_split[assignment[row["work"]]].append(row)
         for split in SPLITS:
-            out[split].extend(per_split[split][:max_docs_per_domain])
+            out[split].extend(per_split[split])
     columns = ["id", "domain", "source", "work", "text"]
-    return datasets.DatasetDict(
+    corpus = datasets.DatasetDict(
         {s: datasets.Dataset.from_dict({c: [r[c] for r in out[s]] for c in columns}) for s in SPLITS}
     )
+    return limit_per_domain(corpus, max_docs_per_domain)
+
+
+def limit_per_domain(corpus: datasets.DatasetDict, max_docs: int | None) -> datasets.DatasetDict:
+    """Keep the first ``max_docs`` documents of each domain in each split (for small profiles)."""
+    if max_docs is None:
+        return corpus
+    out = {}
+    for split, ds in corpus.items():
+        seen: dict[str, int] = {}
+        keep = []
+        for i, domain in enumerate(ds["domain"]):
+            seen[domain] = seen.get(domain, 0) + 1
+            if seen[domain] <= max_docs:
+                keep.append(i)
+        out[split] = ds.select(keep)
+    return datasets.DatasetDict(out)
 
 
 # --------------------------------------------------------------------------- user corpora
@@ -248,6 +265,8 @@ def _split_by_work(ds: datasets.Dataset, text_field: str, id_field: str | None, 
         sizes[work] = sizes.get(work, 0) + len(text)
     assignment = assign_splits(sizes, fractions)
     ds = ds.add_column("work", works)
+    if "domain" not in ds.column_names:
+        ds = ds.add_column("domain", ["all"] * len(ds))
     if not has_id:
         ds = ds.add_column("id", ids)
     return datasets.DatasetDict(

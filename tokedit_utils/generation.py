@@ -63,3 +63,34 @@ def sample_continuations(
         bar.update(new.numel())
     bar.close()
     return texts
+
+
+def sample_corpus(
+    model,
+    tokenizer,
+    ds,
+    target_tokens: int,
+    prompt_tokens: int = 16,
+    new_tokens: int = 112,
+    temperature: float = 1.0,
+    top_p: float = 0.9,
+    batch_size: int = 128,
+    seed: int = 0,
+) -> list[dict]:
+    """Sample continuations of human prompts from ``ds`` until ``target_tokens`` synthetic
+    tokens exist. Records: id, domain (of the prompt's document), text (continuation only),
+    tokens. A continuation cut short by a sampled end-of-text is kept as it is."""
+    records: list[dict] = []
+    total, round_ = 0, 0
+    while total < target_tokens:
+        need = max(batch_size, int((target_tokens - total) / new_tokens * 1.05))
+        prompts, domains = human_prompts(ds, tokenizer, need, prompt_tokens, seed=seed * 1000 + round_)
+        texts = sample_continuations(model, tokenizer, prompts, new_tokens, temperature, top_p, batch_size, seed=seed * 1000 + round_)
+        for text, domain in zip(texts, domains):
+            n = len(tokenizer(text, add_special_tokens=False)["input_ids"])
+            if n == 0:
+                continue
+            records.append({"id": f"synthetic-{len(records):06d}", "domain": domain, "text": text, "tokens": n})
+            total += n
+        round_ += 1
+    return records

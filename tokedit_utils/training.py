@@ -8,6 +8,7 @@ are joined with the end-of-text token and cut into fixed blocks, GPT-2 style.
 from __future__ import annotations
 
 import math
+import tempfile
 import time
 from dataclasses import dataclass, field
 
@@ -73,7 +74,7 @@ def train_causal_lm(
     model,
     train_blocks: datasets.Dataset,
     *,
-    output_dir: str,
+    output_dir: str | None = None,
     learning_rate: float = 3e-3,
     batch_size: int = 16,
     epochs: float = 1.0,
@@ -87,11 +88,13 @@ def train_causal_lm(
 ) -> TrainResult:
     """Train with AdamW (betas 0.9/0.95), linear warm-up then cosine decay, grad-norm clip 1.0.
 
-    Returns the training-loss curve (mean loss over each ``log_every`` steps) and, when
+    ``output_dir`` is the Trainer's scratch folder (a temporary one by default; nothing is
+    checkpointed). Returns the training-loss curve (mean loss over each ``log_every`` steps) and, when
     ``eval_blocks`` is given, the eval loss of each named set after every epoch.
     """
+    scratch = tempfile.TemporaryDirectory(prefix="trainer-") if output_dir is None else None
     args = TrainingArguments(
-        output_dir=output_dir,
+        output_dir=output_dir or scratch.name,
         per_device_train_batch_size=batch_size,
         per_device_eval_batch_size=max(batch_size, 32),
         learning_rate=learning_rate,
@@ -136,6 +139,8 @@ def train_causal_lm(
             point.update({k[len("eval_"):]: v for k, v in row.items() if k.startswith("eval_") and k.endswith("_loss")})
             result.eval_curve.append(point)
     model.eval()
+    if scratch is not None:
+        scratch.cleanup()
     return result
 
 
