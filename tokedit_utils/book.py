@@ -205,16 +205,23 @@ def execute_stage(nb_path: Path, profile: str, params: dict) -> Path:
     return final
 
 
-def run_chain(profile: str, until: str | None = None, force: bool = False, log=print) -> list[Path]:
+def run_chain(
+    profile: str,
+    until: str | None = None,
+    force: bool = False,
+    log=print,
+    notebooks_dir: Path = NOTEBOOKS_DIR,
+    profiles_dir: Path = PROFILES_DIR,
+) -> list[Path]:
     """Execute the chain up to ``until`` (a stem), skipping stages whose key is unchanged."""
-    notebooks = chain()
+    notebooks = chain(notebooks_dir)
     if until is not None:
         stems = [nb.stem for nb in notebooks]
         if until not in stems:
             raise ChainError(f"no notebook {until!r} in the chain ({', '.join(stems)})")
         notebooks = notebooks[: stems.index(until) + 1]
-    overrides = profile_overrides(profile)
-    problems = check_overrides(profile, overrides, chain())
+    overrides = profile_overrides(profile, profiles_dir)
+    problems = check_overrides(profile, overrides, chain(notebooks_dir))
     if problems:
         raise ChainError("\n".join(problems))
     code = package_hash()

@@ -1,0 +1,48 @@
+# Two commands do all the set-up on a fresh machine:
+#   make book   builds the environment, runs the chain (default profile), builds _build/html
+#   make test   builds the environment, runs the tests
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROFILE ?= default
+STAMP := $(VENV)/.installed
+
+export HF_HUB_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM := false
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: book test env chain refresh-references clean lab bench
+
+env: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=24"
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (ToEdit book)" > /dev/null
+	touch $(STAMP)
+
+book: $(STAMP)
+	$(PY) -m tokedit_utils.book --profile $(PROFILE)
+
+chain: $(STAMP)
+	$(PY) -m tokedit_utils.book --profile $(PROFILE) --no-build
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+# Re-execute the notebooks in the smoke profile and store the outputs nbval compares.
+refresh-references: $(STAMP)
+	$(PY) tests/make_references.py
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_toedit.py
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean:
+	rm -rf runs _build
