@@ -111,6 +111,7 @@ class EditResult:
     interval_counts: np.ndarray  # the 10 intervals of Table 6, floor(10 P)
     fine_counts: np.ndarray  # ``fine_bins`` equal bins on [0, 1]
     probs: np.ndarray | None = None  # P_i per field token (NaN where not scored), if asked
+    flagged_positions: np.ndarray | None = None  # field-token indices flagged for resampling, if asked
 
     @property
     def flagged_fraction(self) -> float:
@@ -343,6 +344,7 @@ class ToEditor:
             raise ValueError(f"stride must be in [1, {self.context - 1}], got {self.stride}")
         self._special = np.asarray(sorted(set(tokenizer.all_special_ids)), dtype=np.int64)
         self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self._fdtype = torch.float32 if self.device.type == "mps" else torch.float64  # MPS has no float64
         self._keep_mode = None  # how the model takes a logits_to_keep mask, found on first call
 
     @classmethod
@@ -496,11 +498,11 @@ class ToEditor:
         editable = torch.from_numpy(np.concatenate([d.editable for d in docs]) if total else np.zeros(0, bool))
         # one random stream per document, drawn on the CPU: independent of batching and device
         uniforms = torch.cat([torch.rand(len(d.ids), generator=torch.Generator().manual_seed(d.seed),
-                                         dtype=torch.float64) for d in docs]) if total else torch.zeros(0)
+                                         dtype=torch.float64) for d in docs]) if total else torch.zeros(0, dtype=torch.float64)
         doc_of = torch.from_numpy(np.repeat(np.arange(n_docs), lengths))
 
         ids_dev = flat_ids.to(dev)
-        uni_dev = uniforms.to(dev)
+        uni_dev = uniforms.to(dev, self._fdtype)
         doc_dev = doc_of.to(dev)
         new_ids = ids_dev.clone()
         flagged = torch.zeros(total, dtype=torch.bool, device=dev)
@@ -593,14 +595,14 @@ class ToEditor:
             logits.scatter_(1, orig[:, None], -math.inf)
         if self.sampler == "top_k":
             vals, cand = logits.topk(min(self.k, logits.shape[1]), dim=-1)
-            weights = torch.softmax(vals.double() / self.beta, dim=-1)  # p^(1/beta), renormalized
+            weights = torch.softmax(vals.to(self._fdtype) / self.beta, dim=-1)  # p^(1/beta), renormalized
         elif self.sampler == "top_p":
-            prob = torch.softmax(logits.double(), dim=-1)
+            prob = torch.softmax(logits.to(self._fdtype), dim=-1)
             prob, cand = prob.sort(dim=-1, descending=True)
             before = prob.cumsum(-1) - prob
             weights = prob * (before < self.top_p)
         else:  # rejection: exact outcome of the cyclic accept/reject scan
-            prob = torch.softmax(logits.double(), dim=-1)
+            prob = torch.softmax(logits.to(self._fdtype), dim=-1)
             prob, cand = prob.topk(min(self.k, logits.shape[1]), dim=-1)
             accept = torch.softmax(prob / self.beta, dim=-1)
             log_reject = torch.log1p(-accept.clamp(max=1 - 1e-12))
@@ -629,7 +631,8 @@ class ToEditor:
                 text=text, key=d.key, tokens=int((~d.added).sum()), scored=int(ed.sum()),
                 flagged=int(fl.sum()), changed=int(changed.sum()), dropped=int(dr.sum()),
                 interval_counts=hist10[i].astype(np.int64), fine_counts=hist_fine[i].astype(np.int64),
-                probs=probs[a:b].copy() if probs is not None else None))
+                probs=probs[a:b].copy() if probs is not None else None,
+                flagged_positions=np.flatnonzero(fl) if probs is not None else None))
         return results
 
     def _rebuild(self, d: _Doc, orig, new, touched, dropped) -> str:

@@ -1,0 +1,514 @@
+"""Tests of the ToEdit engine (tokedit_utils.toedit).
+
+Fixtures are built here, small and fast: a byte-level BPE trained on a slice of the
+embedded corpus, a tiny GPT-2 from config (random weights), and toy "bigram" causal LMs
+whose logits are known exactly.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import random
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from tokedit_utils import toedit
+from tokedit_utils.io import CorpusFormatError
+from tokedit_utils.toedit import EditStats, ToEditor, _windows, main
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+CORPUS = Path(__file__).resolve().parent.parent / "data" / "corpus"
+ALPHA = 0.001  # significance level of the chi-square tests (fixed seeds: deterministic)
+
+
+def _corpus() -> list[dict]:
+    records = []
+    for path in sorted(CORPUS.glob("*.jsonl.gz")):
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            records.extend(json.loads(line) for line in handle if line.strip())
+    return records
+
+
+def _tokenizer(texts, vocab):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab, special_tokens=["<|endoftext|>"], show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(texts, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
+                                   pad_token="<|endoftext|>")
+
+
+class BigramLM(torch.nn.Module):
+    """A causal LM whose logits at position j are ``table[x_j]`` (known exactly)."""
+
+    def __init__(self, table: torch.Tensor, context: int):
+        super().__init__()
+        self.table = torch.nn.Parameter(table.float(), requires_grad=False)
+        self.config = SimpleNamespace(max_position_embeddings=context)
+
+    def forward(self, input_ids, attention_mask=None, logits_to_keep=None, use_cache=None):
+        ids = input_ids[logits_to_keep] if logits_to_keep is not None else input_ids
+        return SimpleNamespace(logits=self.table[ids])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    # tiny models: thread hand-off costs more than it saves, and on a shared 2-core
+    # machine two spinning OpenMP threads can be ~10x slower than one
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def corpus():
+    return _corpus()
+
+
+@pytest.fixture(scope="session")
+def tok(corpus):
+    return _tokenizer([r["text"] for r in corpus[::25]], 512)
+
+
+@pytest.fixture(scope="session")
+def gpt2(tok):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=len(tok), n_positions=64, n_embd=32, n_layer=2, n_head=2,
+                        bos_token_id=0, eos_token_id=0, pad_token_id=0, initializer_range=0.2)
+    return GPT2LMHeadModel(config).eval()
+
+
+@pytest.fixture(scope="session")
+def texts(corpus):
+    # a few documents of mixed lengths (short ones and ones far longer than the context)
+    picked = corpus[::150][:14]
+    return [r["text"][: 150 + 97 * i] for i, r in enumerate(picked)]
+
+
+@pytest.fixture(scope="session")
+def prior_dir(tmp_path_factory, tok, gpt2):
+    path = tmp_path_factory.mktemp("prior")
+    gpt2.save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+def _quantile_threshold(editor, texts, q):
+    probs = np.concatenate(editor.score_texts(texts))
+    probs = np.sort(probs[~np.isnan(probs)])
+    # the widest gap near the quantile, so no probability sits next to the threshold
+    lo = max(int(q * len(probs)) - 50, 1)
+    gaps = np.diff(probs[lo - 1:lo + 100])
+    j = lo + int(np.argmax(gaps))
+    return float(probs[j - 1] + probs[j]) / 2, probs
+
+
+# ----------------------------------------------------------------------------- exactness
+
+
+def _reference_probs(model, ids, context, stride):
+    """P(x_i | x_<i) recomputed independently: one unbatched forward per position's window."""
+    n = len(ids)
+    out = np.full(n, np.nan)
+    with torch.no_grad():
+        for i in range(1, n):
+            if n <= context or i < context:
+                start, end = 0, min(n, context)
+            else:
+                k = -(-(i + 1 - context) // stride)  # the later window whose new span holds i
+                end = min(context + k * stride, n)
+                start = end - context
+            logits = model(torch.tensor([ids[start:end]])).logits[0, i - start - 1].double()
+            out[i] = torch.softmax(logits, -1)[ids[i]].item()
+    return out
+
+
+def test_flagged_positions_match_independent_probabilities(gpt2, tok, texts):
+    editor = ToEditor(gpt2, tok, batch_size=5)
+    threshold, _ = _quantile_threshold(editor, texts, 0.9)
+    editor.threshold = threshold
+    results = editor.edit_texts(texts, seed=1, return_probs=True)
+    checked = 0
+    for text, res in zip(texts[:6], results[:6]):
+        ids = tok(text)["input_ids"]
+        ref = _reference_probs(gpt2, ids, 64, 32)
+        np.testing.assert_allclose(res.probs[1:], ref[1:], rtol=1e-4, atol=1e-6)
+        assert np.isnan(res.probs[0])
+        close = np.abs(ref - threshold) < 1e-6
+        assert not close[1:].any(), "a reference probability sits on the threshold; pick another"
+        expected = np.flatnonzero(np.nan_to_num(ref, nan=-1) >= threshold)
+        np.testing.assert_array_equal(res.flagged_positions, expected)
+        checked += len(ids)
+    assert checked > 64 * 3  # windowed documents were included
+    assert sum(r.flagged for r in results) > 0
+
+
+def test_windows_cover_every_position_once():
+    for context, stride in [(8, 4), (8, 7), (8, 1), (64, 32), (5, 2)]:
+        for n in range(0, 60):
+            wins = _windows(n, context, stride)
+            scored = [t for (_, _, f) in wins for t in range(f, wins[[w[2] for w in wins].index(f)][1])]
+            assert sorted(scored) == list(range(1, n))  # every position 1..n-1, exactly once
+            for s, e, f in wins:
+                assert 0 <= s < f <= e <= n and e - s <= context
+                if s > 0:
+                    assert e - s == context and f - s >= context - stride  # full left context
+
+
+def test_long_document_is_scored_everywhere(gpt2, tok, corpus):
+    text = max((r["text"] for r in corpus[:200]), key=len)
+    editor = ToEditor(gpt2, tok, threshold=1.5)
+    res = editor.edit_texts([text], return_probs=True)[0]
+    assert res.tokens > 20 * 64
+    assert not np.isnan(res.probs[1:]).any() and res.scored == res.tokens - 1
+    assert res.text == text
+
+
+# ----------------------------------------------------------------------------- samplers
+
+
+@pytest.fixture(scope="session")
+def toy(tok):
+    """A bigram LM with the same known distribution at every position."""
+    vocab = len(tok)
+    gen = torch.Generator().manual_seed(3)
+    logits = torch.randn(vocab, generator=gen) * 0.5 - 2
+    logits[tok.eos_token_id] = -30.0
+    top = torch.tensor([6.0, 4.0, 3.5, 3.0, 2.6, 2.2, 2.0, 1.7, 1.5, 1.4])
+    order = torch.randperm(vocab - 1, generator=gen)[: len(top)] + 1
+    logits[order] = top
+    table = logits.expand(vocab, vocab).clone()
+    return BigramLM(table, context=4096), torch.softmax(logits.double(), -1).numpy()
+
+
+def _sampled_ids(editor, texts, seed=5):
+    editor.threshold = 0.0
+    keys = [f"id:{i}" for i in range(len(texts))]
+    docs = editor._prepare(texts, keys, None, seed, 1)
+    captured = []
+    real = editor._sample
+
+    def spy(logits, u, orig):
+        new = real(logits, u, orig)
+        captured.append((new.clone(), orig.clone()))
+        return new
+
+    editor._sample = spy
+    try:
+        editor._edit_docs(docs, return_probs=False)
+    finally:
+        del editor._sample
+    new = torch.cat([c[0] for c in captured]).numpy()
+    orig = torch.cat([c[1] for c in captured]).numpy()
+    return new, orig
+
+
+def _chi2_pvalue(observed, expected_prob):
+    from scipy.stats import chisquare
+
+    expected = expected_prob / expected_prob.sum() * observed.sum()
+    return chisquare(observed, expected).pvalue
+
+
+def test_top_k_draws_follow_tempered_probabilities(toy, tok, texts):
+    model, p = toy
+    editor = ToEditor(model, tok, sampler="top_k", k=8, beta=1.5)
+    new, _ = _sampled_ids(editor, texts * 3)
+    assert len(new) > 5000
+    top = np.argsort(-p)[:8]
+    assert np.isin(new, top).all()
+    observed = np.array([(new == t).sum() for t in top])
+    assert _chi2_pvalue(observed, p[top] ** (1 / 1.5)) > ALPHA
+    # and it is not simply the untempered distribution
+    assert _chi2_pvalue(observed, p[top]) < ALPHA
+
+
+def test_top_k_exclude_original(toy, tok, texts):
+    model, p = toy
+    editor = ToEditor(model, tok, sampler="top_k", k=4, exclude_original=True)
+    new, orig = _sampled_ids(editor, texts * 3)
+    assert (new != orig).all()
+
+
+def test_top_p_draws_stay_in_nucleus(toy, tok, texts):
+    model, p = toy
+    editor = ToEditor(model, tok, sampler="top_p", top_p=0.9)
+    new, _ = _sampled_ids(editor, texts * 3)
+    order = np.argsort(-p)
+    before = np.cumsum(p[order]) - p[order]
+    nucleus = order[before < 0.9]
+    assert 1 < len(nucleus) < len(p)
+    assert np.isin(new, nucleus).all()
+    head = nucleus[:8]  # the 8 most probable individually, the rest of the nucleus lumped
+    observed = np.array([(new == t).sum() for t in head] + [(~np.isin(new, head)).sum()])
+    expected = np.r_[p[head], p[nucleus[8:]].sum()]
+    assert _chi2_pvalue(observed, expected) > ALPHA
+
+
+def test_rejection_sampler_matches_the_scan_rule(toy, tok, texts):
+    model, p = toy
+    editor = ToEditor(model, tok, sampler="rejection", k=6, beta=0.5)
+    new, _ = _sampled_ids(editor, texts * 3)
+    cand = np.argsort(-p)[:6]
+    accept = np.exp(p[cand] / 0.5) / np.exp(p[cand] / 0.5).sum()
+    # the literal rule, simulated: scan candidates in order, accept j with prob a_j, repeat
+    rng = np.random.default_rng(0)
+    literal = np.zeros(6)
+    for _ in range(20000):
+        while True:
+            hits = np.flatnonzero(rng.random(6) < accept)
+            if len(hits):
+                literal[hits[0]] += 1
+                break
+    observed = np.array([(new == t).sum() for t in cand])
+    assert observed.sum() == len(new)
+    assert _chi2_pvalue(observed, literal / literal.sum()) > ALPHA
+
+
+def test_special_tokens_never_drawn_or_edited(tok):
+    vocab = len(tok)
+    logits = torch.full((vocab,), -5.0)
+    logits[tok.eos_token_id] = 10.0  # the prior loves <|endoftext|>
+    model = BigramLM(logits.expand(vocab, vocab).clone(), 4096)
+    editor = ToEditor(model, tok, threshold=0.0, k=3)
+    text = "a b <|endoftext|> c d"
+    res = editor.edit_texts([text], return_probs=True)[0]
+    assert "<|endoftext|>" in res.text and res.text.count("<|endoftext|>") == 1
+    ids = tok(text)["input_ids"]
+    assert ids.index(tok.eos_token_id) not in res.flagged_positions
+
+
+# ----------------------------------------------------------------------------- identity, seeds, invariance
+
+
+def test_identity_on_every_corpus_document(corpus, tok):
+    texts = [r["text"] for r in corpus]
+    assert len(texts) > 2000
+    gen = torch.Generator().manual_seed(0)
+    model = BigramLM(torch.randn(len(tok), len(tok), generator=gen) * 3, context=256)
+    for strategy in ("resample_high",):
+        editor = ToEditor(model, tok, strategy=strategy, threshold=1.01, batch_size=64, chunk_docs=512)
+        results = editor.edit_texts(texts, ids=[r["id"] for r in corpus])
+        bad = [r["id"] for r, out in zip(corpus, results) if out.text != r["text"]]
+        assert not bad, f"{len(bad)} documents changed, e.g. {bad[:3]}"
+        assert sum(r.flagged for r in results) == 0
+        assert sum(r.scored for r in results) > 1_000_000
+    # positive control: the same path with edits changes text, and keeps the unchanged spans
+    editor = ToEditor(model, tok, threshold=0.3, k=8)
+    sample = texts[::300]
+    results = editor.edit_texts(sample)
+    assert sum(r.changed for r in results) > 0
+    assert any(r.text != t for r, t in zip(results, sample))
+
+
+def test_same_seed_same_output_and_seed_matters(gpt2, tok, texts):
+    editor = ToEditor(gpt2, tok, batch_size=4)
+    editor.threshold, _ = _quantile_threshold(editor, texts, 0.8)
+    a = [r.text for r in editor.edit_texts(texts, seed=7)]
+    b = [r.text for r in editor.edit_texts(texts, seed=7)]
+    c = [r.text for r in editor.edit_texts(texts, seed=8)]
+    assert a == b and a != c
+
+
+def test_batch_size_composition_and_order_invariance(gpt2, tok, texts):
+    base = ToEditor(gpt2, tok, batch_size=32)
+    threshold, _ = _quantile_threshold(base, texts, 0.85)
+    ids = list(range(len(texts)))
+    ref = None
+    perm = list(range(len(texts)))
+    random.Random(0).shuffle(perm)
+    for batch_size, chunk in [(32, 256), (1, 256), (3, 2), (7, 5)]:
+        editor = ToEditor(gpt2, tok, threshold=threshold, batch_size=batch_size, chunk_docs=chunk)
+        out = [r.text for r in editor.edit_texts(texts, ids=ids, seed=3)]
+        if ref is None:
+            ref = out
+            assert sum(a != b for a, b in zip(out, texts)) > 0
+        assert out == ref
+        shuffled = editor.edit_texts([texts[i] for i in perm], ids=[ids[i] for i in perm], seed=3)
+        assert [r.text for r in shuffled] == [ref[i] for i in perm]
+    # a document alone gives what it gave among the others
+    alone = ToEditor(gpt2, tok, threshold=threshold).edit_texts([texts[4]], ids=[4], seed=3)[0].text
+    assert alone == ref[4]
+
+
+# ----------------------------------------------------------------------------- strategies, stats, API
+
+
+def test_drop_low_deletes_exactly_the_low_tokens(gpt2, tok, texts):
+    editor = ToEditor(gpt2, tok, strategy="drop_low")
+    low, _ = _quantile_threshold(editor, texts[:3], 0.1)
+    editor.low_threshold = low
+    res = editor.edit_texts(texts[:3], return_probs=True)
+    for text, r in zip(texts[:3], res):
+        ids = np.asarray(tok(text)["input_ids"])
+        keep = ~(np.nan_to_num(r.probs, nan=1.0) < low)
+        assert r.dropped == (~keep).sum() > 0 and r.flagged == 0
+        assert r.text == tok.decode(ids[keep].tolist())  # byte-level: decoding the kept ids
+
+
+def test_stats_and_histograms(gpt2, tok, texts):
+    editor = ToEditor(gpt2, tok, strategy="resample_high_drop_low", fine_bins=50)
+    editor.threshold, probs = _quantile_threshold(editor, texts, 0.9)
+    editor.low_threshold = float(np.quantile(probs, 0.05))
+    results = editor.edit_texts(texts + [""], return_probs=True)
+    stats = EditStats(fine_bins=50).update(results)
+    d = stats.to_dict()
+    assert d["documents"] == len(texts) + 1 and d["empty_documents"] == 1
+    assert sum(d["histogram"]["table6"]["counts"]) == d["scored"] == sum(d["histogram"]["fine"]["counts"])
+    allp = np.concatenate([r.probs for r in results])
+    counts, _ = toedit.token_probability_histogram(allp, 10)
+    np.testing.assert_array_equal(counts, d["histogram"]["table6"]["counts"])
+    assert d["flagged"] > 0 and d["dropped"] > 0 and 0 <= d["changed"] <= d["flagged"]
+    assert results[-1].text == "" and results[-1].tokens == 0
+
+
+def test_iterate_reports_each_generation(gpt2, tok, texts):
+    editor = ToEditor(gpt2, tok)
+    editor.threshold, _ = _quantile_threshold(editor, texts, 0.9)
+    it = editor.iterate(texts[:5], generations=3, seed=0)
+    assert len(it.texts) == 4 and it.texts[0] == texts[:5] and len(it.flagged_fraction) == 3
+    assert all(0 < f < 1 for f in it.flagged_fraction)
+    again = editor.edit_texts(it.texts[1], ids=[toedit.text_key(t) for t in texts[:5]], seed=0, generation=2)
+    assert [r.text for r in again] == it.texts[2]
+
+
+def test_instruction_records_keep_the_prompt(gpt2, tok, texts):
+    editor = ToEditor(gpt2, tok)
+    editor.threshold, _ = _quantile_threshold(editor, texts, 0.8)
+    records = [{"id": i, "prompt": texts[i][:80], "response": texts[i + 1]} for i in range(4)]
+    alone, res_a = editor.edit_records(records, text_field="response", prompt_field="prompt")
+    cond, res_c = editor.edit_records(records, text_field="response", prompt_field="prompt",
+                                      condition_on_prompt=True)
+    for rec, a, c in zip(records, alone, cond):
+        assert a["prompt"] == rec["prompt"] == c["prompt"] and a["id"] == rec["id"]
+    plain = editor.edit_texts([r["response"] for r in records], ids=[0, 1, 2, 3])
+    assert [r["response"] for r in alone] == [r.text for r in plain]  # official: response alone
+    assert [r.scored for r in res_c] != [r.scored for r in res_a]  # first response token scored in context
+
+
+def test_edit_dataset_matches_edit_texts(gpt2, tok, texts):
+    from datasets import Dataset
+
+    editor = ToEditor(gpt2, tok)
+    editor.threshold, _ = _quantile_threshold(editor, texts, 0.8)
+    ds = Dataset.from_list([{"id": f"d{i}", "text": t} for i, t in enumerate(texts)])
+    out = editor.edit_dataset(ds, seed=2, map_batch_size=5)
+    ref = editor.edit_texts(texts, ids=[f"d{i}" for i in range(len(texts))], seed=2)
+    assert out["text"] == [r.text for r in ref]
+    assert out["toedit"][0]["tokens"] == ref[0].tokens
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def _write_jsonl(path, records):
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def test_cli_roundtrip_formats_and_stats(prior_dir, texts, tmp_path):
+    src = tmp_path / "in.jsonl"
+    _write_jsonl(src, [{"id": i, "text": t, "meta": i * 2} for i, t in enumerate(texts)] + [{"id": 99, "text": ""}])
+    common = ["--model", str(prior_dir), "--threshold", "0.01", "--no-progress", "--seed", "4"]
+    assert main(common + ["--input", str(src), "--output", str(tmp_path / "out.jsonl")]) == 0
+    out = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in out] == list(range(len(texts))) + [99] and out[-1]["text"] == ""
+    assert out[0]["meta"] == 0
+    stats = json.loads((tmp_path / "out.stats.json").read_text())
+    assert stats["documents"] == len(texts) + 1 and stats["empty_documents"] == 1
+    assert len(stats["histogram"]["table6"]["counts"]) == 10
+    assert not list(tmp_path.glob("*.partial")) and not list(tmp_path.glob("*.progress.json"))
+    # gz in, parquet out, same texts
+    gz = tmp_path / "in.jsonl.gz"
+    gz.write_bytes(gzip.compress(src.read_bytes()))
+    assert main(common + ["--input", str(gz), "--output", str(tmp_path / "out.parquet")]) == 0
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(tmp_path / "out.parquet").to_pylist()
+    assert [r["text"] for r in table] == [r["text"] for r in out]
+    assert main(common + ["--input", str(tmp_path / "out.parquet"), "--output", str(tmp_path / "o2.jsonl.gz"),
+                          "--threshold", "1.5"]) == 0
+    with gzip.open(tmp_path / "o2.jsonl.gz", "rt") as handle:
+        assert [json.loads(line)["text"] for line in handle] == [r["text"] for r in out]
+    # statistics only
+    assert main(common + ["--input", str(src), "--stats-only", "--stats", str(tmp_path / "s.json")]) == 0
+    assert json.loads((tmp_path / "s.json").read_text())["flagged"] == stats["flagged"]
+
+
+def test_cli_resumes_an_interrupted_run(prior_dir, texts, tmp_path, monkeypatch):
+    src = tmp_path / "in.jsonl"
+    _write_jsonl(src, [{"text": t} for t in texts])  # no ids: documents are named by their text
+    args = ["--model", str(prior_dir), "--input", str(src), "--threshold", "0.01", "--no-progress",
+            "--chunk-docs", "3"]
+    assert main(args + ["--output", str(tmp_path / "ref.jsonl")]) == 0
+    real = ToEditor.edit_records
+    calls = {"n": 0}
+
+    def flaky(self, *a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(ToEditor, "edit_records", flaky)
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        main(args + ["--output", str(out)])
+    assert not out.exists() and (tmp_path / "out.jsonl.progress.json").exists()
+    assert json.loads((tmp_path / "out.jsonl.progress.json").read_text())["records_done"] == 6
+    monkeypatch.setattr(ToEditor, "edit_records", real)
+    assert main(args + ["--output", str(out)]) == 0
+    assert out.read_text() == (tmp_path / "ref.jsonl").read_text()
+    ref_stats = json.loads((tmp_path / "ref.stats.json").read_text())
+    new_stats = json.loads((tmp_path / "out.stats.json").read_text())
+    assert new_stats["flagged"] == ref_stats["flagged"] and new_stats["documents"] == len(texts)
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"text": "fine"}\n{"text": broken}\n', "line 2: not valid JSON"),
+    ('{"text": "fine"}\n\n{"body": "x"}\n', "line 3: missing field 'text'"),
+    ('{"text": null}\n', "line 1: field 'text' is NoneType"),
+    ('[1, 2]\n', "line 1: expected a JSON object"),
+])
+def test_cli_bad_input_lines(prior_dir, tmp_path, capsys, content, message):
+    src = tmp_path / "bad.jsonl"
+    src.write_text(content)
+    out = tmp_path / "out.jsonl"
+    rc = main(["--model", str(prior_dir), "--input", str(src), "--output", str(out), "--no-progress"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert message in err and "bad.jsonl" in err
+    assert list(tmp_path.iterdir()) == [src]  # no output, no sidecars
+
+
+def test_cli_missing_input_and_bad_model(prior_dir, tmp_path, capsys):
+    out = tmp_path / "out.jsonl"
+    assert main(["--model", str(prior_dir), "--input", str(tmp_path / "nope.jsonl"), "--output", str(out)]) == 2
+    assert "input file not found" in capsys.readouterr().err
+    src = tmp_path / "in.jsonl"
+    _write_jsonl(src, [{"text": "hello"}])
+    assert main(["--model", str(tmp_path / "no-model"), "--input", str(src), "--output", str(out)]) == 3
+    assert "cannot load the prior" in capsys.readouterr().err
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
+
+
+def test_api_rejects_bad_options(gpt2, tok):
+    with pytest.raises(ValueError):
+        ToEditor(gpt2, tok, strategy="nope")
+    with pytest.raises(ValueError):
+        ToEditor(gpt2, tok, sampler="nope")
+    with pytest.raises(CorpusFormatError):
+        toedit.detect_format("x.csv")
