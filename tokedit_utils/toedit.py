@@ -271,7 +271,7 @@ class _Doc:
     ids: np.ndarray  # the sequence fed to the model: [context prefix] + field tokens
     editable: np.ndarray  # bool, per position of ids
     field_start: int  # where the field's tokens begin in ids
-    offsets: np.ndarray  # (n_field, 2) character offsets into text
+    encoding: object  # the field's tokenizers.Encoding: character offsets, read only if the text changed
     added: np.ndarray  # bool per field token: special token added by the tokenizer
     text: str
     key: str
@@ -346,6 +346,7 @@ class ToEditor:
         self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self._fdtype = torch.float32 if self.device.type == "mps" else torch.float64  # MPS has no float64
         self._keep_mode = None  # how the model takes a logits_to_keep mask, found on first call
+        self.forward_seconds = 0.0  # time spent in model calls (for benchmarks)
 
     @classmethod
     def from_pretrained(cls, model_name_or_path, device: str | None = None, dtype=None, **options) -> "ToEditor":
@@ -448,25 +449,33 @@ class ToEditor:
 
     # ---------------------------------------------------------------- preparation
 
+    def _encode(self, texts, add_special_tokens: bool):
+        # the fast tokenizer's backend directly: the same encodings as tokenizer(...), without
+        # converting every offset to Python/numpy (only edited documents need them)
+        backend = self.tokenizer.backend_tokenizer
+        if backend.truncation is not None:
+            backend.no_truncation()
+        if backend.padding is not None:
+            backend.no_padding()
+        return backend.encode_batch(list(texts), add_special_tokens=add_special_tokens)
+
     def _prepare(self, texts, keys, prompts, seed, generation) -> list[_Doc]:
-        tok = self.tokenizer
-        enc = tok(list(texts), add_special_tokens=prompts is None, return_offsets_mapping=True,
-                  return_special_tokens_mask=True)
-        penc = tok(list(prompts)) if prompts is not None else None
+        encs = self._encode(texts, add_special_tokens=prompts is None)
+        pencs = self._encode(prompts, add_special_tokens=True) if prompts is not None else None
         docs = []
         for i, text in enumerate(texts):
-            ids = np.asarray(enc["input_ids"][i], dtype=np.int64)
-            offsets = np.asarray(enc["offset_mapping"][i], dtype=np.int64).reshape(-1, 2)
-            added = np.asarray(enc["special_tokens_mask"][i], dtype=bool)
+            enc = encs[i]
+            ids = np.array(enc.ids, dtype=np.int64)
+            added = np.array(enc.special_tokens_mask, dtype=bool)
             if prompts is not None:
-                prefix = np.asarray(penc["input_ids"][i], dtype=np.int64)
+                prefix = np.array(pencs[i].ids, dtype=np.int64)
                 full = np.concatenate([prefix, ids])
                 start = len(prefix)
             else:
                 full, start = ids, 0
             editable = ~np.isin(full, self._special)
             editable[:max(start, 1)] = False
-            docs.append(_Doc(full, editable, start, offsets, added, text, keys[i], _doc_seed(seed, generation, keys[i])))
+            docs.append(_Doc(full, editable, start, enc, added, text, keys[i], _doc_seed(seed, generation, keys[i])))
         return docs
 
     # ---------------------------------------------------------------- the engine
@@ -545,6 +554,13 @@ class ToEditor:
 
     def _logits(self, inp, att, keep) -> torch.Tensor:
         """Float32 logits at the kept positions, flattened row-major: shape (keep.sum(), V)."""
+        t0 = time.perf_counter()
+        try:
+            return self._logits_inner(inp, att, keep)
+        finally:
+            self.forward_seconds += time.perf_counter() - t0
+
+    def _logits_inner(self, inp, att, keep) -> torch.Tensor:
         n = int(keep.sum())
         if self._keep_mode in (None, "mask"):
             try:
@@ -564,7 +580,12 @@ class ToEditor:
     def _post(self, logits, gidx, ids_dev, uni_dev, doc_dev, new_ids, flagged, dropped, probs, hist10, hist_fine):
         """Everything after the forward pass, vectorized over all scored positions."""
         target = ids_dev[gidx]
-        lse = torch.logsumexp(logits, dim=-1)
+        if logits.device.type == "cpu":  # in cache-sized blocks: ~2.5x faster than one call on CPU
+            lse = torch.empty(logits.shape[0], dtype=logits.dtype)
+            for i in range(0, logits.shape[0], 256):
+                torch.logsumexp(logits[i:i + 256], dim=-1, out=lse[i:i + 256])
+        else:
+            lse = torch.logsumexp(logits, dim=-1)
         p = torch.exp(logits.gather(1, target[:, None]).squeeze(1) - lse).clamp_(0.0, 1.0)
         if probs is not None:
             probs[gidx] = p
@@ -636,28 +657,41 @@ class ToEditor:
         return results
 
     def _rebuild(self, d: _Doc, orig, new, touched, dropped) -> str:
-        """The original text with only the touched character groups replaced."""
+        """The original text with only the touched character groups replaced.
+
+        A group is a maximal run of tokens with no character boundary between them
+        (byte-level pieces of one character); it spans from the end of the token before
+        it (so the whitespace a token carries goes with it) to its last character. The
+        work is proportional to the number of touched tokens, not the document's length.
+        """
         if not touched.any():
             return d.text
-        offsets, text = d.offsets, d.text
-        run_end = np.maximum.accumulate(offsets[:, 1])
-        clean = np.ones(len(orig), dtype=bool)  # a character boundary before token j
-        clean[1:] = offsets[1:, 0] >= run_end[:-1]
-        first = np.flatnonzero(clean)
-        last = np.r_[first[1:] - 1, len(orig) - 1]
-        group_end = run_end[last]
-        group_start = np.r_[0, group_end[:-1]]
-        group_of = np.cumsum(clean) - 1
-        touched_groups = np.flatnonzero(np.bincount(group_of, weights=touched, minlength=len(first)) > 0)
+        offs, added, text, m = d.encoding.offsets, d.added, d.text, len(orig)
+
+        def boundary(j):  # is there a character boundary before token j?
+            return added[j] or added[j - 1] or offs[j][0] >= offs[j - 1][1]
+
+        groups: list[list[int]] = []
+        for j in np.flatnonzero(touched).tolist():
+            if groups and j <= groups[-1][1]:
+                continue
+            lo, hi = j, j
+            while lo > 0 and not boundary(lo):
+                lo -= 1
+            while hi + 1 < m and not boundary(hi + 1):
+                hi += 1
+            groups.append([lo, hi])
         prefix_ids = d.ids[:d.field_start]
         pieces, cursor = [], 0
-        for g in touched_groups:  # loops over edited groups only
-            f, l = first[g], last[g] + 1
-            pieces.append(text[cursor:group_start[g]])
-            ids = new[f:l][~dropped[f:l]]
-            context = np.r_[prefix_ids, orig[:f]][-4:]
+        for lo, hi in groups:
+            prev = next((t for t in range(lo - 1, -1, -1) if not added[t]), None)  # the token before
+            start = max(offs[prev][1] if prev is not None else 0, cursor)
+            end = max([offs[t][1] for t in range(lo, hi + 1) if not added[t]] + [start])
+            pieces.append(text[cursor:start])
+            ids = new[lo:hi + 1][~dropped[lo:hi + 1]]
+            context = np.r_[prefix_ids, orig[:lo]][-4:]
             pieces.append(self._decode_piece(context, ids))
-            cursor = group_end[g]
+            cursor = end
         pieces.append(text[cursor:])
         return "".join(pieces)
 
