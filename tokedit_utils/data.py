@@ -18,15 +18,12 @@ from typing import Iterable, Sequence
 
 import datasets
 
+from .io import CorpusFormatError
 from .paths import CORPUS_DIR
 
 SPLITS = ("train", "validation", "test")
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
 SUPPORTED_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".parquet", ".txt")
-
-
-class CorpusFormatError(ValueError):
-    """A user corpus that cannot be read; the message names the file (and line)."""
 
 
 # --------------------------------------------------------------------------- embedded corpus

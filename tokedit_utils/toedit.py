@@ -82,6 +82,7 @@ import numpy as np
 import torch
 
 from .io import CorpusFormatError, detect_format, dumps, iter_records, read_jsonl_lines, require_text, write_records
+from .models import load_causal_lm, pick_device
 from .paths import write_json
 
 STRATEGIES = ("resample_high", "resample_high_drop_low", "drop_low")
@@ -226,41 +227,12 @@ def token_probability_histogram(probs, bins: int | Sequence[float] = 10) -> tupl
 # --------------------------------------------------------------------------- loading
 
 
-def pick_device(device: str | None = None) -> torch.device:
-    """The device to use: as given, else CUDA, then MPS, then CPU."""
-    if device:
-        return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def default_dtype(device: torch.device) -> torch.dtype:
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "mps":
-        return torch.float16
-    return torch.float32
-
-
 def load_prior(model_name_or_path, device: str | None = None, dtype: str | torch.dtype | None = None):
     """Load a causal LM and its fast tokenizer (local folder or hub id); ``(model, tokenizer)``."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    dev = pick_device(device)
-    if isinstance(dtype, str):
-        dtype = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
-                 "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}[dtype]
-    dtype = dtype or default_dtype(dev)
-    name = str(model_name_or_path)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name)
-        model = AutoModelForCausalLM.from_pretrained(name, dtype=dtype)
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise PriorLoadError(f"cannot load the prior {name!r}: {err}") from err
-    return model.to(dev).eval(), tokenizer
+        return load_causal_lm(model_name_or_path, device=device, dtype=dtype)
+    except OSError as err:
+        raise PriorLoadError(f"cannot load the prior: {err}") from err
 
 
 # --------------------------------------------------------------------------- internals
