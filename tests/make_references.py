@@ -29,6 +29,7 @@ def strip_unchecked(nb):
             cell.outputs = []
             cell.execution_count = None
     nb.metadata.pop("papermill", None)
+    nb.metadata.pop("widgets", None)
     return nb
 
 

@@ -104,9 +104,9 @@ def test_custom_text_field(tmp_path):
     [
         (b"", "the file is empty"),
         (b'{"text": "ok"}\n{"text": "ok", \n', "line 2: not valid JSON"),
-        (b'{"text": "ok"}\n{"body": "no text"}\n', "line 2: no field 'text'"),
+        (b'{"text": "ok"}\n{"body": "no text"}\n', "line 2: missing field 'text'"),
         (b'{"text": "ok"}\n{"text": "ok"}\n{"text": "caf\xe9"}\n', "line 3: bytes that are not UTF-8"),
-        (b'{"text": 3}\n', "line 1: field 'text' is not a string"),
+        (b'{"text": 3}\n', "line 1: field 'text' is int, not a string"),
         (b'[1, 2]\n', "line 1: expected a JSON object"),
         (b"\n\n", "holds no documents"),
     ],

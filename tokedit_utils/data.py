@@ -18,7 +18,7 @@ from typing import Iterable, Sequence
 
 import datasets
 
-from .io import CorpusFormatError
+from .io import CorpusFormatError, iter_records, require_text
 from .paths import CORPUS_DIR
 
 SPLITS = ("train", "validation", "test")
@@ -157,7 +157,7 @@ def validate_corpus_file(path: str | os.PathLike, text_field: str = "text") -> i
         raise CorpusFormatError(f"{path}: the file is empty")
     suffix = _suffix(path)
     if suffix == ".parquet":
-        import pyarrow.parquet as pq
+        import pyarrow.parquet as pq  # only the schema and row count: no need to read the rows
 
         try:
             schema = pq.read_schema(path)
@@ -169,29 +169,19 @@ def validate_corpus_file(path: str | os.PathLike, text_field: str = "text") -> i
         if rows == 0:
             raise CorpusFormatError(f"{path}: the file has no rows")
         return rows
-    opener = gzip.open if suffix.endswith(".gz") else open
-    count = 0
-    with opener(path, "rb") as handle:
-        for lineno, raw in enumerate(handle, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise CorpusFormatError(f"{path}, line {lineno}: bytes that are not UTF-8 ({exc.reason} at byte {exc.start})") from exc
-            if suffix == ".txt":
-                count += bool(line.strip())
-                continue
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise CorpusFormatError(f"{path}, line {lineno}: not valid JSON ({exc.msg})") from exc
-            if not isinstance(record, dict):
-                raise CorpusFormatError(f"{path}, line {lineno}: expected a JSON object, got {type(record).__name__}")
-            if text_field not in record:
-                raise CorpusFormatError(f"{path}, line {lineno}: no field {text_field!r} (fields: {', '.join(record)})")
-            if not isinstance(record[text_field], str):
-                raise CorpusFormatError(f"{path}, line {lineno}: field {text_field!r} is not a string")
+    if suffix == ".txt":
+        count = 0
+        with open(path, "rb") as handle:
+            for lineno, raw in enumerate(handle, start=1):
+                count += bool(raw.strip())
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise CorpusFormatError(f"{path}, line {lineno}: bytes that are not UTF-8 ({exc.reason} at byte {exc.start})") from exc
+    else:
+        count = 0
+        for lineno, record in iter_records(path):
+            require_text(record, text_field, path, lineno)
             count += 1
     if count == 0:
         raise CorpusFormatError(f"{path}: the file holds no documents")

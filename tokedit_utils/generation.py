@@ -6,7 +6,7 @@ import random
 from typing import Sequence
 
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars (stderr): they stay out of the built book
 
 
 def human_prompts(ds, tokenizer, n: int, prompt_tokens: int, seed: int = 0) -> tuple[list[list[int]], list[str]]:

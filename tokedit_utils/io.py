@@ -47,8 +47,15 @@ def iter_records(path, skip: int = 0) -> Iterator[tuple[int, dict]]:
     opener = gzip.open if fmt == "jsonl.gz" else open
     seen = 0
     try:
-        with opener(path, "rt", encoding="utf-8") as handle:
-            for line_no, line in enumerate(handle, start=1):
+        # Binary lines, decoded one by one, so a bad byte is reported with its line.
+        with opener(path, "rb") as handle:
+            for line_no, raw in enumerate(handle, start=1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as err:
+                    raise CorpusFormatError(
+                        f"{path}, line {line_no}: bytes that are not UTF-8 ({err.reason} at byte {err.start})"
+                    ) from None
                 if not line.strip():
                     continue
                 seen += 1
@@ -63,7 +70,7 @@ def iter_records(path, skip: int = 0) -> Iterator[tuple[int, dict]]:
                         f"{path}, line {line_no}: expected a JSON object, got {type(record).__name__}"
                     )
                 yield line_no, record
-    except (UnicodeDecodeError, gzip.BadGzipFile, EOFError) as err:
+    except (gzip.BadGzipFile, EOFError) as err:
         raise CorpusFormatError(f"{path}: cannot be read as {fmt} ({err})") from None
 
 

@@ -456,7 +456,7 @@ class ToEditor:
         results: list[EditResult] = []
         bar = None
         if progress:
-            from tqdm.auto import tqdm
+            from tqdm import tqdm
             bar = tqdm(total=len(texts), unit="doc")
         for lo in range(0, len(texts), self.chunk_docs):
             hi = lo + self.chunk_docs
@@ -804,7 +804,7 @@ def run(args) -> dict:
 
     bar = None
     if not args.no_progress:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
         bar = tqdm(total=n_records, initial=done, unit="doc", dynamic_ncols=True)
     t0 = time.perf_counter()
     session_tokens = 0

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import datasets
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars (stderr): they stay out of the built book
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
 
