@@ -277,7 +277,11 @@ def build_book(profile: str, log=print) -> Path:
     shutil.copytree(BOOK_DIR, source, ignore=shutil.ignore_patterns("_build", "chapters"))
     (source / "chapters").mkdir()
     for nb in notebooks:
-        shutil.copy2(paths.stage_dir(profile, nb.stem) / nb.name, source / "chapters" / nb.name)
+        executed = nbformat.read(paths.stage_dir(profile, nb.stem) / nb.name, as_version=4)
+        # Saved widget state (progress bars of libraries) would make every page load the
+        # widget manager from a CDN; the book shows no widgets, so the state is dropped.
+        executed.metadata.pop("widgets", None)
+        nbformat.write(executed, source / "chapters" / nb.name)
     out = html_dir(profile).parent.parent
     cmd = [
         str(Path(sys.executable).with_name("jupyter-book")), "build", str(source),
