@@ -84,6 +84,7 @@ import torch
 from .io import CorpusFormatError, detect_format, dumps, iter_records, read_jsonl_lines, require_text, write_records
 from .models import load_causal_lm, pick_device
 from .paths import write_json
+from .session import tune_cpu_allocator
 
 STRATEGIES = ("resample_high", "resample_high_drop_low", "drop_low")
 SAMPLERS = ("top_k", "top_p", "rejection")
@@ -308,6 +309,8 @@ class ToEditor:
         self.exclude_original, self.allow_special = exclude_original, allow_special
         self.batch_size, self.chunk_docs, self.fine_bins = int(batch_size), int(chunk_docs), int(fine_bins)
         self.device = next(model.parameters()).device
+        if self.device.type == "cpu":
+            tune_cpu_allocator()  # process-wide; without it each batch's activations are page-faulted in anew
         cfg = model.config
         model_ctx = getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None) or 1024
         self.context = int(min(max_length, model_ctx) if max_length else model_ctx)
@@ -505,27 +508,28 @@ class ToEditor:
         """Forward batches ``(input_ids, attention_mask, keep, gidx)`` over all windows:
         ``keep`` marks the logit positions to compute, ``gidx`` the flat index of the token
         each kept logit predicts (row-major, the order of ``logits[keep]``)."""
-        windows = [(i, s, e, f) for i, d in enumerate(docs) for (s, e, f) in _windows(len(d.ids), self.context, self.stride)
-                   if d.editable[f:e].any()]
-        windows.sort(key=lambda w: w[2] - w[1], reverse=True)  # similar lengths together: less padding
+        windows = np.asarray([(int(starts[i]) + s, e - s, f - s) for i, d in enumerate(docs)
+                              for (s, e, f) in _windows(len(d.ids), self.context, self.stride)
+                              if d.editable[f:e].any()], dtype=np.int64).reshape(-1, 3)
+        windows = windows[np.argsort(-windows[:, 1], kind="stable")]  # similar lengths together: less padding
+        ids_np, editable_np = flat_ids.numpy(), editable.numpy()
+        last = max(len(ids_np) - 1, 0)
         for b in range(0, len(windows), self.batch_size):
-            batch = windows[b:b + self.batch_size]
-            width = max(e - s for _, s, e, _ in batch)
-            inp = torch.full((len(batch), width), self._pad_id, dtype=torch.long)
-            att = torch.zeros((len(batch), width), dtype=torch.long)
-            keep = torch.zeros((len(batch), width), dtype=torch.bool)
-            targets = []
-            for r, (i, s, e, f) in enumerate(batch):  # loops over windows, not tokens
-                o = int(starts[i])
-                inp[r, :e - s] = flat_ids[o + s:o + e]
-                att[r, :e - s] = 1
-                ed = editable[o + f:o + e]
-                keep[r, f - s - 1:e - s - 1] = ed  # the logits at j-1 predict the token at j
-                targets.append(torch.arange(o + f, o + e)[ed])
-            yield inp, att, keep, torch.cat(targets)
+            first, length, score_from = windows[b:b + self.batch_size].T  # window start (flat), length, first scored offset
+            cols = np.arange(length.max())
+            index = first[:, None] + cols  # flat index of each window position
+            inside = cols < length[:, None]
+            inp = np.where(inside, ids_np[np.minimum(index, last)], self._pad_id)
+            # the logit at column c predicts the token at c+1: keep it when that token is in the
+            # window's scored span and editable
+            target = index + 1
+            keep = ((cols + 1 >= score_from[:, None]) & (cols + 1 < length[:, None])
+                    & editable_np[np.minimum(target, last)])
+            yield (torch.from_numpy(inp), torch.from_numpy(inside.astype(np.int64)), torch.from_numpy(keep),
+                   torch.from_numpy(target[keep]))
 
     def _logits(self, inp, att, keep) -> torch.Tensor:
-        """Float32 logits at the kept positions, flattened row-major: shape (keep.sum(), V)."""
+        """Logits (the model's dtype) at the kept positions, flattened row-major: shape (keep.sum(), V)."""
         t0 = time.perf_counter()
         try:
             return self._logits_inner(inp, att, keep)
@@ -541,24 +545,26 @@ class ToEditor:
                     out = out[0]
                 if out.dim() == 2 and out.shape[0] == n:
                     self._keep_mode = "mask"
-                    return out.float()
+                    return out
             except (TypeError, ValueError, IndexError, RuntimeError):
                 if self._keep_mode == "mask":
                     raise
             self._keep_mode = "full"  # the model ignores or rejects the mask: compute all logits
         out = self.model(input_ids=inp, attention_mask=att, use_cache=False).logits
-        return out[keep].float()
+        return out[keep]
 
     def _post(self, logits, gidx, ids_dev, uni_dev, doc_dev, new_ids, flagged, dropped, probs, hist10, hist_fine):
         """Everything after the forward pass, vectorized over all scored positions."""
         target = ids_dev[gidx]
-        if logits.device.type == "cpu":  # in cache-sized blocks: ~2.5x faster than one call on CPU
-            lse = torch.empty(logits.shape[0], dtype=logits.dtype)
-            for i in range(0, logits.shape[0], 256):
-                torch.logsumexp(logits[i:i + 256], dim=-1, out=lse[i:i + 256])
-        else:
-            lse = torch.logsumexp(logits, dim=-1)
-        p = torch.exp(logits.gather(1, target[:, None]).squeeze(1) - lse).clamp_(0.0, 1.0)
+        # P(x_i) from the fused log-softmax kernel, a block of rows at a time: the block stays
+        # in cache (CPU: ~1.8x faster than logsumexp over all rows) and a bf16/fp16 model's
+        # logits are upcast one block at a time, never all at once
+        step = max(1, (1 << (20 if logits.device.type == "cpu" else 28)) // max(logits.shape[1], 1))
+        p = torch.empty(logits.shape[0], dtype=torch.float32, device=logits.device)
+        for i in range(0, logits.shape[0], step):
+            block = torch.log_softmax(logits[i:i + step].float(), dim=-1)
+            p[i:i + step] = block.gather(1, target[i:i + step, None]).squeeze(1)
+        p = p.exp_().clamp_(0.0, 1.0)
         if probs is not None:
             probs[gidx] = p
         doc = doc_dev[gidx]
@@ -577,7 +583,7 @@ class ToEditor:
 
     def _sample(self, logits: torch.Tensor, u: torch.Tensor, orig: torch.Tensor) -> torch.Tensor:
         """One draw per row by inverse CDF with the row's uniform ``u``."""
-        logits = logits.clone()
+        logits = logits.to(torch.float32, copy=True)
         vocab = len(self.tokenizer)
         if not self.allow_special:
             if len(self._special):
