@@ -69,12 +69,18 @@ def teacher_shape() -> dict:
             "context": value("block_size"), "vocab": value("vocab_size")}
 
 
-def build_default_prior(texts: list[str], shape: dict):
+def build_random_prior(texts: list[str], shape: dict):
+    """A GPT-2 of ``shape`` with random weights (seed 0) and a BPE trained on ``texts``."""
     from tokedit_utils.models import build_gpt2, train_tokenizer
 
     tokenizer = train_tokenizer(texts, vocab_size=shape["vocab"])
     model = build_gpt2(tokenizer, shape["layers"], shape["width"], shape["heads"], shape["context"], seed=0)
     return model.eval(), tokenizer
+
+
+def sync(editor: ToEditor) -> None:
+    if editor.device.type == "cuda":
+        torch.cuda.synchronize(editor.device)
 
 
 def layout(editor: ToEditor, texts):
@@ -89,10 +95,14 @@ def layout(editor: ToEditor, texts):
 @torch.inference_mode()
 def forward_only(editor: ToEditor, texts) -> tuple[float, int]:
     docs, starts, flat, editable = layout(editor, texts)
-    batches = list(editor._batches(docs, flat, editable, starts))
+    dev = editor.device
+    batches = [(inp.to(dev), att.to(dev), keep.to(dev)) for inp, att, keep, _ in
+               editor._batches(docs, flat, editable, starts)]
+    sync(editor)
     t0 = time.perf_counter()
-    for inp, att, keep, _ in batches:
+    for inp, att, keep in batches:
         editor._logits(inp, att, keep)
+    sync(editor)
     return time.perf_counter() - t0, int(len(flat))
 
 
@@ -128,12 +138,13 @@ def python_loop(editor: ToEditor, texts, threshold: float, k: int, beta: float) 
     new_ids = flat.tolist()
     forward_s = 0.0
     for inp, att, keep, gidx in editor._batches(docs, flat, editable, starts):
+        dev = editor.device
         t1 = time.perf_counter()
-        logits = editor._logits(inp, att, keep)
+        logits = editor._logits(inp.to(dev), att.to(dev), keep.to(dev))
         forward_s += time.perf_counter() - t1
-        logprobs = torch.log_softmax(logits, dim=-1)
+        logprobs = torch.log_softmax(logits.float(), dim=-1)
         actual_ids = flat[gidx]
-        actual = logprobs.gather(1, actual_ids[:, None]).squeeze(1).tolist()
+        actual = logprobs.gather(1, actual_ids.to(dev)[:, None]).squeeze(1).tolist()
         top_lp, top_id = logprobs.topk(k, dim=-1)
         rows = zip(gidx.tolist(), actual_ids.tolist(), actual, top_id.tolist(), top_lp.tolist())
         for pos, token, lp, cand_id, cand_lp in rows:  # the per-token loop
@@ -149,7 +160,13 @@ def python_loop(editor: ToEditor, texts, threshold: float, k: int, beta: float) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", help="prior folder (default: the chapter-1 teacher, else a model of its shape)")
+    parser.add_argument("--model", help="prior folder or hub id (default: the chapter-1 teacher, else a model of its shape)")
+    parser.add_argument("--from-config", metavar="L,D,H,T",
+                        help="instead, a random-weight GPT-2 with L layers, width D, H heads, context T "
+                             "(e.g. 24,1280,20,1024 is about 0.5B parameters)")
+    parser.add_argument("--vocab", type=int, help="tokenizer size for --from-config (default: the teacher's)")
+    parser.add_argument("--device", help="cpu, cuda or mps (default: cpu)")
+    parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), help="default float32")
     parser.add_argument("--docs", type=int, default=60, help="documents from the embedded corpus (default 60)")
     parser.add_argument("--chunk", type=int, default=5, help="documents per timed chunk (default 5)")
     parser.add_argument("--repeats", type=int, default=3, help="timing repeats; the best per chunk is kept")
@@ -160,18 +177,28 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    if (args.device or "cpu") == "cuda":
+        torch.cuda.reset_peak_memory_stats()
 
     texts_all = corpus_texts()
-    model_path = args.model or (str(TEACHER) if TEACHER.exists() else None)
+    device = args.device or "cpu"
+    model_path = None if args.from_config else args.model or (str(TEACHER) if TEACHER.exists() else None)
     if model_path:
-        model, tokenizer = load_prior(model_path, device="cpu")
+        model, tokenizer = load_prior(model_path, device=device, dtype=args.dtype)
         print(f"prior: {model_path}")
     else:
         shape = teacher_shape()
-        model, tokenizer = build_default_prior(texts_all, shape)
-        print(f"prior: no --model and no {TEACHER.relative_to(ROOT)}; a GPT-2 of the default teacher's shape "
-              f"(L={shape['layers']} d={shape['width']} heads={shape['heads']} T={shape['context']} "
-              f"V={len(tokenizer)}) with random weights, tokenizer trained on the corpus")
+        what = "the default teacher's shape"
+        if args.from_config:
+            layers, width, heads, context = (int(v) for v in args.from_config.split(","))
+            shape.update(layers=layers, width=width, heads=heads, context=context)
+            what = "--from-config"
+        if args.vocab:
+            shape["vocab"] = args.vocab
+        model, tokenizer = build_random_prior(texts_all, shape)
+        model = model.to(device, getattr(torch, args.dtype or "float32"))
+        print(f"prior: a GPT-2 of {what} (L={shape['layers']} d={shape['width']} heads={shape['heads']} "
+              f"T={shape['context']} V={len(tokenizer)}) with random weights, tokenizer trained on the corpus")
     step = max(len(texts_all) // args.docs, 1)
     texts = texts_all[::step][: args.docs]
     chunks = [texts[i:i + args.chunk] for i in range(0, len(texts), args.chunk)]
@@ -183,7 +210,8 @@ def main() -> None:
             probs = np.concatenate(editor.score_texts(texts[:10]))
             threshold = float(np.nanquantile(probs, 0.875))
     editor.threshold = threshold
-    print(f"device: cpu ({torch.get_num_threads()} threads), params "
+    where = f"cpu ({torch.get_num_threads()} threads)" if editor.device.type == "cpu" else str(editor.device)
+    print(f"device: {where}, dtype {next(model.parameters()).dtype}, params "
           f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M, context {editor.context}, stride {editor.stride}, "
           f"batch {args.batch_size} windows, threshold {threshold:.4g}, top-k k={editor.k} beta={editor.beta}")
 
@@ -219,10 +247,13 @@ def main() -> None:
     print(f"(a) forward pass alone      : {rate['a']:>10,.0f} tokens/s")
     print(f"(b) ToEdit engine           : {rate['b']:>10,.0f} tokens/s")
     print(f"(c) per-token Python loop   : {rate['c']:>10,.0f} tokens/s")
-    print(f"b/a = {rate['b'] / rate['a']:.3f}   b/c = {rate['b'] / rate['c']:.2f}")
+    print(f"b/a = {rate['b'] / rate['a']:.3f}   b/c = {rate['b'] / rate['c']:.2f}   "
+          f"(ceiling of b/c for any engine that runs this forward pass, a/c = {rate['a'] / rate['c']:.2f})")
     print(f"everything but the model calls (tokenize, score, flag, sample, rebuild; measured inside b and c): "
           f"engine {rate['b_post']:,.0f} tokens/s, loop {rate['c_post']:,.0f} tokens/s "
           f"({rate['b_post'] / rate['c_post']:.1f}x)")
+    if editor.device.type == "cuda":
+        print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
 
 
 if __name__ == "__main__":

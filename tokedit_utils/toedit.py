@@ -80,6 +80,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 import torch
+from transformers import PreTrainedTokenizerFast
 
 from .io import CorpusFormatError, detect_format, dumps, iter_records, read_jsonl_lines, require_text, write_records
 from .models import load_causal_lm, pick_device
@@ -534,6 +535,8 @@ class ToEditor:
         try:
             return self._logits_inner(inp, att, keep)
         finally:
+            if self.device.type == "cuda":  # the time of the kernels, not of their launch
+                torch.cuda.synchronize(self.device)
             self.forward_seconds += time.perf_counter() - t0
 
     def _logits_inner(self, inp, att, keep) -> torch.Tensor:
@@ -618,72 +621,86 @@ class ToEditor:
     # ---------------------------------------------------------------- output text
 
     def _collect(self, docs, starts, new_ids, flagged, dropped, probs, hist10, hist_fine) -> list[EditResult]:
-        results = []
+        results, plans, requests = [], [], []
         for i, d in enumerate(docs):
             a, b = int(starts[i]) + d.field_start, int(starts[i + 1])
             orig = d.ids[d.field_start:]
             new, fl, dr = new_ids[a:b], flagged[a:b], dropped[a:b]
             changed = fl & (new != orig)
             ed = d.editable[d.field_start:]
-            text = self._rebuild(d, orig, new, changed | dr, dr)
+            touched = changed | dr
+            plans.append(self._plan_rebuild(d, orig, new, touched, dr, requests) if touched.any() else None)
             results.append(EditResult(
-                text=text, key=d.key, tokens=int((~d.added).sum()), scored=int(ed.sum()),
+                text=d.text, key=d.key, tokens=int((~d.added).sum()), scored=int(ed.sum()),
                 flagged=int(fl.sum()), changed=int(changed.sum()), dropped=int(dr.sum()),
                 interval_counts=hist10[i].astype(np.int64), fine_counts=hist_fine[i].astype(np.int64),
                 probs=probs[a:b].copy() if probs is not None else None,
                 flagged_positions=np.flatnonzero(fl) if probs is not None else None))
+        decoded = self._decode_pieces(requests)
+        for result, plan in zip(results, plans):
+            if plan is not None:
+                kept, first = plan  # kept[j] precedes decoded piece first + j; kept[-1] ends the text
+                replaced = decoded[first:first + len(kept) - 1]
+                result.text = "".join(part for pair in zip(kept, replaced) for part in pair) + kept[-1]
         return results
 
-    def _rebuild(self, d: _Doc, orig, new, touched, dropped) -> str:
-        """The original text with only the touched character groups replaced.
+    def _plan_rebuild(self, d: _Doc, orig, new, touched, dropped, requests):
+        """The original text with only the touched character groups replaced, as
+        ``(kept texts, index of the first replacement in requests)``; each replaced group
+        appends its ``(context ids, new ids)`` to ``requests`` for one batched decode.
 
         A group is a maximal run of tokens with no character boundary between them
         (byte-level pieces of one character); it spans from the end of the token before
-        it (so the whitespace a token carries goes with it) to its last character. The
-        work is proportional to the number of touched tokens, not the document's length.
+        it (so the whitespace a token carries goes with it) to its last character.
         """
-        if not touched.any():
-            return d.text
-        offs, added, text, m = d.encoding.offsets, d.added, d.text, len(orig)
-
-        def boundary(j):  # is there a character boundary before token j?
-            return added[j] or added[j - 1] or offs[j][0] >= offs[j - 1][1]
-
-        groups: list[list[int]] = []
-        for j in np.flatnonzero(touched).tolist():
-            if groups and j <= groups[-1][1]:
-                continue
-            lo, hi = j, j
-            while lo > 0 and not boundary(lo):
-                lo -= 1
-            while hi + 1 < m and not boundary(hi + 1):
-                hi += 1
-            groups.append([lo, hi])
-        prefix_ids = d.ids[:d.field_start]
-        pieces, cursor = [], 0
-        for lo, hi in groups:
-            prev = next((t for t in range(lo - 1, -1, -1) if not added[t]), None)  # the token before
-            start = max(offs[prev][1] if prev is not None else 0, cursor)
-            end = max([offs[t][1] for t in range(lo, hi + 1) if not added[t]] + [start])
-            pieces.append(text[cursor:start])
-            ids = new[lo:hi + 1][~dropped[lo:hi + 1]]
-            context = np.r_[prefix_ids, orig[:lo]][-4:]
-            pieces.append(self._decode_piece(context, ids))
+        offs = np.asarray(d.encoding.offsets, dtype=np.int64).reshape(-1, 2)
+        added, text, m = d.added, d.text, len(orig)
+        boundary = np.ones(m, dtype=bool)  # a character boundary before token j
+        boundary[1:] = added[1:] | added[:-1] | (offs[1:, 0] >= offs[:-1, 1])
+        first_tok = np.flatnonzero(boundary)  # first token of each group
+        group_end = np.maximum.reduceat(np.where(added, 0, offs[:, 1]), first_tok)  # last character of each group
+        last_real = np.maximum.accumulate(np.where(added, -1, np.arange(m)))  # last non-added token up to j
+        hit = np.unique(np.cumsum(boundary)[touched] - 1)
+        lo = first_tok[hit]
+        hi = np.r_[first_tok[1:], m][hit]  # exclusive
+        prev = np.where(lo > 0, last_real[np.maximum(lo - 1, 0)], -1)
+        prev_end = np.where(prev >= 0, offs[np.maximum(prev, 0), 1], 0)
+        # a group's span starts after the token before it, and never before the previous span ends
+        ends = np.maximum.accumulate(np.maximum(group_end[hit], prev_end))
+        starts = np.maximum(prev_end, np.r_[0, ends[:-1]])
+        full = d.ids.tolist()  # [prompt prefix] + field tokens
+        p0 = d.field_start
+        new_l, keep_l = new.tolist(), (~dropped).tolist()
+        kept, cursor = [], 0
+        first = len(requests)
+        for g_lo, g_hi, start, end in zip(lo.tolist(), hi.tolist(), starts.tolist(), ends.tolist()):
+            kept.append(text[cursor:start])
+            ids = [t for t, k in zip(new_l[g_lo:g_hi], keep_l[g_lo:g_hi]) if k]
+            requests.append((full[max(p0 + g_lo - 4, 0):p0 + g_lo], ids))
             cursor = end
-        pieces.append(text[cursor:])
-        return "".join(pieces)
+        kept.append(text[cursor:])
+        return kept, first
 
-    def _decode_piece(self, context, ids) -> str:
-        if len(ids) == 0:
-            return ""
-        kw = {"skip_special_tokens": True, "clean_up_tokenization_spaces": False}
-        piece = self.tokenizer.decode(ids.tolist(), **kw)
-        if len(context):
-            head = self.tokenizer.decode(context.tolist(), **kw)
-            both = self.tokenizer.decode(context.tolist() + ids.tolist(), **kw)
-            if both.startswith(head):
-                piece = both[len(head):]
-        return piece
+    def _decode_pieces(self, requests) -> list[str]:
+        """The text of each ``(context, ids)``: ``ids`` decoded after ``context``, which is
+        then cut off, so a leading space is not lost by SentencePiece-style decoders."""
+        if not requests:
+            return []
+        if type(self.tokenizer)._decode is PreTrainedTokenizerFast._decode:
+            # the backend's batch decode is what tokenizer.decode calls, minus per-call Python
+            backend = self.tokenizer.backend_tokenizer
+            decode = lambda seqs: backend.decode_batch(seqs, skip_special_tokens=True)  # noqa: E731
+        else:
+            kw = {"skip_special_tokens": True, "clean_up_tokenization_spaces": False}
+            decode = lambda seqs: [self.tokenizer.decode(ids, **kw) for ids in seqs]  # noqa: E731
+        heads = decode([context for context, _ in requests])
+        both = decode([context + ids for context, ids in requests])
+        out = [full[len(head):] if ids and context and full.startswith(head) else None
+               for (context, ids), head, full in zip(requests, heads, both)]
+        alone = [i for i, piece in enumerate(out) if piece is None and requests[i][1]]
+        for i, piece in zip(alone, decode([requests[i][1] for i in alone])):
+            out[i] = piece
+        return [piece or "" for piece in out]
 
 
 # --------------------------------------------------------------------------- command line
