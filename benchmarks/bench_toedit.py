@@ -7,6 +7,8 @@ In one run, on the same prior, the same texts and the same windows/batches, it m
 
   (a) the forward pass alone: the model calls the engine makes (logits only at scored
       positions), nothing else: the floor for this method;
+  (a') the same plus turning the logits into P(x_i) (the engine's blockwise log-softmax):
+      the floor for any method that scores tokens by probability;
   (b) the engine end to end: ``ToEditor.edit_texts`` (tokenize, forward, score, flag,
       sample, rebuild the texts);
   (c) the official script's way (see ``python_loop``): the same tokenization and forward
@@ -14,7 +16,8 @@ In one run, on the same prior, the same texts and the same windows/batches, it m
       returns), then a plain Python loop over tokens doing the same top-k resampling,
       then ``tokenizer.decode``.
 
-and prints b/a and b/c, plus the after-forward work alone (engine vs loop).
+and prints b/a, b/a' and b/c, plus the after-forward work alone (engine vs loop). Since (c)
+runs the same forward pass, b/c can never exceed a/c; that ceiling is printed too.
 
 Timing: these machines are shared and their speed drifts by tens of percent within
 seconds. So the texts are cut into chunks of ``--chunk`` documents; each repeat times
@@ -46,7 +49,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from tokedit_utils.toedit import ToEditor, load_prior  # noqa: E402
+from tokedit_utils.toedit import ToEditor, load_prior, token_probabilities  # noqa: E402
 
 TEACHER = ROOT / "runs" / "default" / "01_corpora" / "teacher"
 
@@ -93,15 +96,18 @@ def layout(editor: ToEditor, texts):
 
 
 @torch.inference_mode()
-def forward_only(editor: ToEditor, texts) -> tuple[float, int]:
+def forward_only(editor: ToEditor, texts, normalize: bool = False) -> tuple[float, int]:
+    """(a) the model calls alone; with ``normalize``, (a') also P(x_i) from their logits."""
     docs, starts, flat, editable = layout(editor, texts)
     dev = editor.device
-    batches = [(inp.to(dev), att.to(dev), keep.to(dev)) for inp, att, keep, _ in
+    batches = [(inp.to(dev), att.to(dev), keep.to(dev), flat[gidx].to(dev)) for inp, att, keep, gidx in
                editor._batches(docs, flat, editable, starts)]
     sync(editor)
     t0 = time.perf_counter()
-    for inp, att, keep in batches:
-        editor._logits(inp, att, keep)
+    for inp, att, keep, target in batches:
+        logits = editor._logits(inp, att, keep)
+        if normalize:
+            token_probabilities(logits, target)
     sync(editor)
     return time.perf_counter() - t0, int(len(flat))
 
@@ -216,8 +222,8 @@ def main() -> None:
           f"batch {args.batch_size} windows, threshold {threshold:.4g}, top-k k={editor.k} beta={editor.beta}")
 
     def run(method, chunk):
-        if method == "a":
-            seconds, _ = forward_only(editor, chunk)
+        if method in "an":
+            seconds, _ = forward_only(editor, chunk, normalize=method == "n")
             return seconds, seconds
         if method == "b":
             seconds, forward, results = engine(editor, chunk)
@@ -228,26 +234,28 @@ def main() -> None:
         return seconds, forward
 
     tokens = sum(forward_only(editor, chunk)[1] for chunk in chunks)  # also a warm-up
-    best = {key: np.full(len(chunks), np.inf) for key in ("a", "b", "c", "b_post", "c_post")}
+    methods = "anbc"  # n: (a') forward + normalization
+    best = {key: np.full(len(chunks), np.inf) for key in (*methods, "b_post", "c_post")}
     flagged = [0, 0]
     for rep in range(args.repeats):
-        spent = dict.fromkeys("abc", 0.0)
+        spent = dict.fromkeys(methods, 0.0)
         for j, chunk in enumerate(chunks):
-            order = "abc"[(rep + j) % 3:] + "abc"[:(rep + j) % 3]
-            for method in order:
+            shift = (rep + j) % len(methods)
+            for method in methods[shift:] + methods[:shift]:
                 seconds, forward = run(method, chunk)
                 spent[method] += seconds
                 best[method][j] = min(best[method][j], seconds)
-                if method != "a":
+                if method in "bc":
                     best[method + "_post"][j] = min(best[method + "_post"][j], seconds - forward)
-        print(f"  repeat {rep + 1}: a {spent['a']:.2f} s, b {spent['b']:.2f} s, c {spent['c']:.2f} s")
+        print(f"  repeat {rep + 1}: " + ", ".join(f"{m} {spent[m]:.2f} s" for m in methods))
     rate = {key: tokens / value.sum() for key, value in best.items()}
     print(f"texts: {len(texts)} documents in {len(chunks)} chunks, {tokens:,} tokens, "
           f"{flagged[0] / max(flagged[1], 1):.1%} flagged")
     print(f"(a) forward pass alone      : {rate['a']:>10,.0f} tokens/s")
+    print(f"(a') forward + P(x_i)       : {rate['n']:>10,.0f} tokens/s  (the log-softmax any scorer needs)")
     print(f"(b) ToEdit engine           : {rate['b']:>10,.0f} tokens/s")
     print(f"(c) per-token Python loop   : {rate['c']:>10,.0f} tokens/s")
-    print(f"b/a = {rate['b'] / rate['a']:.3f}   b/c = {rate['b'] / rate['c']:.2f}   "
+    print(f"b/a = {rate['b'] / rate['a']:.3f}   b/a' = {rate['b'] / rate['n']:.3f}   b/c = {rate['b'] / rate['c']:.2f}   "
           f"(ceiling of b/c for any engine that runs this forward pass, a/c = {rate['a'] / rate['c']:.2f})")
     print(f"everything but the model calls (tokenize, score, flag, sample, rebuild; measured inside b and c): "
           f"engine {rate['b_post']:,.0f} tokens/s, loop {rate['c_post']:,.0f} tokens/s "
