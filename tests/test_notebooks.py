@@ -6,6 +6,7 @@ the whole smoke book.
 """
 
 import ast
+import re
 from pathlib import Path
 
 import nbformat
@@ -49,6 +50,12 @@ def test_smoke_book_builds_every_chapter():
         assert page.exists(), f"no page for {nb.stem}"
         assert "<img" in page.read_text(), f"{nb.stem}: no figure in the page"
         assert (paths.stage_dir("smoke", nb.stem) / "results.json").exists()
+    # the book works offline: no page loads a script from the network; MathJax is local
+    for page in html.rglob("*.html"):
+        remote = re.findall(r'<script[^>]*src="(https?://[^"]+)"', page.read_text())
+        assert not remote, f"{page.relative_to(html)} loads {remote}"
+    assert (html / "_static" / "mathjax" / "MathJax.js").exists()
+    assert "_static/mathjax/MathJax.js" in (html / "chapters" / "05_theory.html").read_text()
     # nothing re-executes when nothing changed
     logs = []
     book.run_chain("smoke", log=logs.append)

@@ -262,6 +262,13 @@ def toc_files(toc_path: Path) -> list[str]:
     return files
 
 
+def mathjax_dir() -> Path:
+    """MathJax 2 as shipped by the jupyter-server-mathjax wheel."""
+    import jupyter_server_mathjax
+
+    return Path(jupyter_server_mathjax.__file__).parent / "static"
+
+
 def build_book(profile: str, log=print) -> Path:
     """Assemble the book's pages and the executed notebooks, then build HTML with warnings as errors."""
     notebooks = chain()
@@ -292,6 +299,10 @@ def build_book(profile: str, log=print) -> Path:
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         raise ChainError(f"jupyter-book build failed (exit {done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
+    # MathJax travels with the book (the mathjax_path of _config.yml points here), copied after
+    # the build because Jupyter Book would add every script of a source _static/ to every page
+    shutil.copytree(mathjax_dir(), html_dir(profile) / "_static" / "mathjax", dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("localization"))
     log(f"[{profile}] book built: {html_dir(profile) / 'index.html'}")
     return html_dir(profile)
 
