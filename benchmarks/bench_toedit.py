@@ -21,7 +21,7 @@ runs the same forward pass, b/c can never exceed a/c; that ceiling is printed to
 
 Timing: these machines are shared and their speed drifts by tens of percent within
 seconds. So the texts are cut into chunks of ``--chunk`` documents; each repeat times
-(a), (b) and (c) back to back on every chunk, in a rotating order; each method keeps its
+(a), (a'), (b) and (c) back to back on every chunk, in a rotating order; each keeps its
 best time per chunk over the repeats, and the rates are total tokens over the sum of those
 best times. A slow spell then hits one chunk of one repeat, not a whole method.
 

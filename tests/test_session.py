@@ -1,5 +1,6 @@
 """session.tune_cpu_allocator: a forward pass reuses freed activations instead of faulting fresh pages in."""
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -24,8 +25,6 @@ CHILD = textwrap.dedent("""
 
 
 def faults(env_extra):
-    import os
-
     env = dict(os.environ, **env_extra)
     out = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, check=True)
     applied, count = out.stdout.split()
