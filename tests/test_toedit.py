@@ -512,3 +512,22 @@ def test_api_rejects_bad_options(gpt2, tok):
         ToEditor(gpt2, tok, sampler="nope")
     with pytest.raises(CorpusFormatError):
         toedit.detect_format("x.csv")
+
+
+def test_half_precision_prior(gpt2, tok, texts):
+    """A bf16 prior (as on a GPU): logits are upcast block by block; P stays close to
+    float32, edits stay valid, and nothing flagged still means byte-identical text."""
+    import copy
+
+    half = copy.deepcopy(gpt2).to(torch.bfloat16)
+    ref = ToEditor(gpt2, tok).score_texts(texts[:4])
+    got = ToEditor(half, tok).score_texts(texts[:4])
+    for r, g in zip(ref, got):
+        assert g.dtype == np.float32 and np.isnan(g[0])
+        np.testing.assert_allclose(g[1:], r[1:], rtol=0.1, atol=1e-3)  # bf16 keeps 8 bits of mantissa
+    threshold, _ = _quantile_threshold(ToEditor(half, tok), texts, 0.8)
+    results = ToEditor(half, tok, threshold=threshold).edit_texts(texts, seed=0)
+    assert sum(r.changed for r in results) > 0
+    assert all(isinstance(r.text, str) and r.text for r in results)
+    untouched = ToEditor(half, tok, threshold=1.01).edit_texts(texts, seed=0)
+    assert [r.text for r in untouched] == texts
