@@ -30,6 +30,6 @@ def test_bench_toedit_prints_every_ratio():
 
 def test_bench_allocator_compares_both_arms():
     out = run("bench_allocator.py", "--layers", "1", "--width", "32", "--heads", "2", "--context", "64",
-              "--batch", "8", "--steps", "1", "--repeats", "1")
+              "--batch", "8", "--steps", "1", "--repeats", "1", "--rounds", "1")
     for name in ("forward", "train"):
         assert re.search(rf"^{name}\s+untuned .* tuned/untuned [0-9.]+$", out, re.M), out
