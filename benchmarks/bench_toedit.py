@@ -35,8 +35,6 @@ paper's Table 15 rate), because random weights never reach 0.99.
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
 import os
 import sys
 import time
@@ -49,17 +47,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from tokedit_utils import data  # noqa: E402
 from tokedit_utils.toedit import ToEditor, load_prior, token_probabilities  # noqa: E402
 
 TEACHER = ROOT / "runs" / "default" / "01_corpora" / "teacher"
 
 
 def corpus_texts() -> list[str]:
-    texts = []
-    for path in sorted((ROOT / "data" / "corpus").glob("*.jsonl.gz")):
-        with gzip.open(path, "rt", encoding="utf-8") as handle:
-            texts.extend(json.loads(line)["text"] for line in handle if line.strip())
-    return texts
+    return [record["text"] for record in data._read_embedded()]
 
 
 def teacher_shape() -> dict:

@@ -40,8 +40,9 @@ def heldout_blocks(ds: datasets.Dataset, tokenizer, block_size: int, max_tokens_
     """``{domain: Dataset of input_ids blocks}`` from the held-out split, the first
     ``max_tokens_per_domain`` tokens of each domain's stream (all with None)."""
     out = {}
-    for domain in sorted(set(ds["domain"])):
-        texts = [t for d, t in zip(ds["domain"], ds["text"]) if d == domain]
+    domains, all_texts = ds["domain"], ds["text"]
+    for domain in sorted(set(domains)):
+        texts = [t for d, t in zip(domains, all_texts) if d == domain]
         stream = evaluation.token_stream(texts, tokenizer)
         if max_tokens_per_domain:
             stream = stream[:max_tokens_per_domain]

@@ -18,7 +18,7 @@ from typing import Iterable, Sequence
 
 import datasets
 
-from .io import CorpusFormatError, iter_records, require_text
+from .io import CorpusFormatError, iter_records, require_text, write_records
 from .paths import CORPUS_DIR
 
 SPLITS = ("train", "validation", "test")
@@ -169,8 +169,8 @@ def validate_corpus_file(path: str | os.PathLike, text_field: str = "text") -> i
         if rows == 0:
             raise CorpusFormatError(f"{path}: the file has no rows")
         return rows
+    count = 0
     if suffix == ".txt":
-        count = 0
         with open(path, "rb") as handle:
             for lineno, raw in enumerate(handle, start=1):
                 count += bool(raw.strip())
@@ -179,7 +179,6 @@ def validate_corpus_file(path: str | os.PathLike, text_field: str = "text") -> i
                 except UnicodeDecodeError as exc:
                     raise CorpusFormatError(f"{path}, line {lineno}: bytes that are not UTF-8 ({exc.reason} at byte {exc.start})") from exc
     else:
-        count = 0
         for lineno, record in iter_records(path):
             require_text(record, text_field, path, lineno)
             count += 1
@@ -263,9 +262,4 @@ def _split_by_work(ds: datasets.Dataset, text_field: str, id_field: str | None, 
 
 def write_jsonl_gz(path: str | os.PathLike, records: Iterable[dict]) -> None:
     """Write records as gzip JSON Lines through a temporary file and a rename."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with gzip.open(tmp, "wt", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+    write_records(path, records)

@@ -35,14 +35,15 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import logging
 import random
 import re
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import yaml
+
+from .io import write_records
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "lm_eval_tasks"
 CONTINUATION = "tokedit_continuation"
@@ -111,7 +112,7 @@ def build_continuation_items(
         rng.shuffle(order)
         seen_contexts = set()
         for i in order:
-            if sum(it["domain"] == domain for it in items) >= quota:
+            if len(seen_contexts) >= quota:  # one item per context taken
                 break
             doc_id, ctx, cont = pool[i]
             if ctx in seen_contexts:
@@ -212,15 +213,6 @@ def build_gloss_items(docs, n_items: int, n_choices: int = 4, seed: int = 0, fit
 # --------------------------------------------------------------------------- files and lm-eval
 
 
-def write_items(path: str | Path, items: Iterable[dict]) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as handle:
-        for item in items:
-            handle.write(json.dumps(item, ensure_ascii=False) + "\n")
-    return path
-
-
 def write_task_yamls(task_dir: str | Path, data_files: dict[str, str | Path]) -> Path:
     """Copy the templates of the named tasks into ``task_dir``, each pointing at its JSONL file."""
     task_dir = Path(task_dir)
@@ -259,7 +251,9 @@ def build_task_files(
         CONTINUATION: build_continuation_items(test_docs, n_items, n_choices, context_words, continuation_words, seed, fits),
         GLOSS: build_gloss_items(test_docs, n_items, n_choices, seed, fits),
     }
-    files = {task: write_items(task_dir / f"{task}.jsonl", items) for task, items in built.items() if items}
+    files = {task: task_dir / f"{task}.jsonl" for task, items in built.items() if items}
+    for task, path in files.items():
+        write_records(path, built[task])
     write_task_yamls(task_dir, files)
     return {task: len(items) for task, items in built.items()}
 
@@ -285,7 +279,18 @@ def evaluate(model_dir: str | Path, task_dir: str | Path, tasks: Sequence[str] |
     # lm-eval and transformers draw progress bars on stderr; in a notebook they would land in the book.
     quiet = contextlib.redirect_stderr(io.StringIO()) if quiet else contextlib.nullcontext()
     with quiet:
-        out = _simple_evaluate(lm_eval, TaskManager, folder, task_dir, tasks, batch_size, device, limit)
+        out = lm_eval.simple_evaluate(
+            model="hf",
+            model_args=f"pretrained={folder},tokenizer={folder},dtype=float32",
+            tasks=list(tasks),
+            task_manager=TaskManager(include_path=str(task_dir), include_defaults=False),
+            batch_size=batch_size,
+            device=device,
+            limit=limit,
+            log_samples=False,
+            verbosity="ERROR",
+            bootstrap_iters=1000,  # acc is a mean: its stderr is closed-form, no bootstrap runs
+        )
     scores = {}
     for task in tasks:
         row = out["results"][task]
@@ -294,17 +299,3 @@ def evaluate(model_dir: str | Path, task_dir: str | Path, tasks: Sequence[str] |
                         "n": int(out["n-samples"][task]["effective"])}
     return scores
 
-
-def _simple_evaluate(lm_eval, TaskManager, folder, task_dir, tasks, batch_size, device, limit):
-    return lm_eval.simple_evaluate(
-        model="hf",
-        model_args=f"pretrained={folder},tokenizer={folder},dtype=float32",
-        tasks=list(tasks),
-        task_manager=TaskManager(include_path=str(task_dir), include_defaults=False),
-        batch_size=batch_size,
-        device=device,
-        limit=limit,
-        log_samples=False,
-        verbosity="ERROR",
-        bootstrap_iters=1000,  # acc is a mean: its stderr is closed-form, no bootstrap runs
-    )

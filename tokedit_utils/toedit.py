@@ -83,7 +83,7 @@ import torch
 from transformers import PreTrainedTokenizerFast
 
 from .io import CorpusFormatError, detect_format, dumps, iter_records, read_jsonl_lines, require_text, write_records
-from .models import load_causal_lm, pick_device
+from .models import load_causal_lm
 from .paths import write_json
 from .session import tune_cpu_allocator
 
