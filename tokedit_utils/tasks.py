@@ -262,10 +262,12 @@ def evaluate(model_dir: str | Path, task_dir: str | Path, tasks: Sequence[str] |
              batch_size: int = 32, device: str = "cpu", limit: int | None = None, quiet: bool = True) -> dict[str, dict]:
     """Zero-shot accuracy of a saved causal LM on the tasks in ``task_dir``.
 
-    Returns ``{task: {"acc", "acc_stderr", "acc_norm", "acc_norm_stderr", "n"}}``: the accuracy
-    (the choice with the highest total log-likelihood; the paper reports this one), the accuracy
-    with log-likelihoods divided by the choice's length in bytes, and lm-eval's standard errors
-    of the mean. ``quiet`` hides lm-eval's progress bars.
+    Returns ``{task: {"acc", "acc_stderr", "acc_norm", "acc_norm_stderr", "acc_mi", "acc_mi_stderr",
+    "n"}}``: the accuracy (the choice with the highest total log-likelihood; the paper reports
+    this one), the accuracy with log-likelihoods divided by the choice's length in bytes, the
+    accuracy by mutual information (log P(choice | question) - log P(choice), which removes
+    how likely a choice is on its own), and lm-eval's standard errors of the mean. ``quiet``
+    hides lm-eval's progress bars.
     """
     import lm_eval
     from lm_eval.tasks import TaskManager
@@ -296,6 +298,8 @@ def evaluate(model_dir: str | Path, task_dir: str | Path, tasks: Sequence[str] |
         row = out["results"][task]
         scores[task] = {"acc": float(row["acc,none"]), "acc_stderr": float(row["acc_stderr,none"]),
                         "acc_norm": float(row["acc_norm,none"]), "acc_norm_stderr": float(row["acc_norm_stderr,none"]),
+                        "acc_mi": float(row["acc_mutual_info,none"]),
+                        "acc_mi_stderr": float(row["acc_mutual_info_stderr,none"]),
                         "n": int(out["n-samples"][task]["effective"])}
     return scores
 
