@@ -275,7 +275,9 @@ def _digest(payload) -> str:
 
 
 def _code(nb) -> str:
-    return "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    """The Python of a notebook's code cells (IPython magics and shell lines left out)."""
+    lines = [line for c in nb.cells if c.cell_type == "code" for line in c.source.splitlines()]
+    return "\n".join(line for line in lines if not line.lstrip().startswith(("%", "!")))
 
 
 def _package_files(package_root: Path) -> dict[str, Path]:
@@ -341,7 +343,8 @@ def stage_inputs(nb_path: Path, notebooks: list[Path], package_root: Path | None
         upstream = list(declared["upstream"])
     else:
         code = _code(nb)
-        upstream = sorted(set(_UPSTREAM_CALL.findall(code)) | ({"01_corpora"} if "load_chapter1_corpus" in code else set()))
+        found = set(_UPSTREAM_CALL.findall(code)) | ({"01_corpora"} if "load_chapter1_corpus(" in code else set())
+        upstream = sorted(found - {nb_path.stem})
     for stem in upstream:
         if stem not in stems or stems.index(stem) >= stems.index(nb_path.stem):
             raise ChainError(f"{nb_path.name} reads stage {stem!r}, which is not an earlier notebook of the chain")
