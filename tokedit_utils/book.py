@@ -530,7 +530,12 @@ def run_chain(
             log(f"{prefix} unchanged, skipped")
         else:
             old = (stamp or {}).get("parts", {})
-            why = "forced" if force else (", ".join(k for k in parts if old.get(k) != parts[k]) + " changed" if old else "not run before")
+            if force:
+                why = "forced"
+            elif old:
+                why = ", ".join(k for k in parts if old.get(k) != parts[k]) + " changed"
+            else:
+                why = "cache key changed" if stamp else "not run before"
             log(f"{prefix} running ({why}) ...")
             start = time.perf_counter()
             execute_stage(nb_path, name, params, log=log)
@@ -568,8 +573,13 @@ def mathjax_dir() -> Path:
 
 
 def _literal(value) -> str:
+    """A value as the parameters cell writes it; a local absolute path shows only its name."""
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10_000:
         return f"{value:_}"
+    if isinstance(value, str):
+        return json.dumps(f"…/{Path(value).name}" if os.path.isabs(value) else value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(_literal(v) for v in value) + "]"
     return repr(value)
 
 
@@ -589,14 +599,14 @@ def show_parameters_once(nb, profile: str):
     for name, default, _, node in reversed(_assignments(cell.source, "parameters cell")):
         if name not in used or used[name] == default:
             continue
-        changed.append(name)
         first, last = node.lineno - 1, node.end_lineno - 1
         head = lines[first][: node.value.col_offset]
-        tail = lines[last][node.value.end_col_offset:]
-        comment = tail.strip()
-        note = f"# {profile} profile (default: {_literal(default)})"
-        comment = f"{note}; {comment[1:].strip()}" if comment.startswith("#") else note
-        lines[first : last + 1] = [f"{head}{_literal(used[name])}  {comment}"]
+        comment = lines[last][node.value.end_col_offset:].strip()
+        if name != "profile":  # the label names the profile
+            changed.append(name)
+            note = f"# {profile} profile (default: {_literal(default)})"
+            comment = f"{note}; {comment[1:].strip()}" if comment.startswith("#") else note
+        lines[first : last + 1] = [f"{head}{_literal(used[name])}  {comment}".rstrip()]
     label = (f"# Parameters of this run: the {profile} profile" if profile != "default"
              else "# Parameters of this run: the default profile")
     if changed:
