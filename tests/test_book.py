@@ -25,6 +25,8 @@ def test_every_none_parameter_declares_its_type():
     ("books.jsonl", "str | list | None", True), (["a.jsonl"], "str | list | None", True),
     (None, "str | None", True), (3, "str | None", False), (True, "int | None", False),
     (4, "int | None", True), (0.5, "int | None", False), (2, "float", True),
+    (["a", "b"], "list[str] | None", True), ([1], "str | list[str] | None", False),
+    ([1, None], "list[int | None]", True),
 ])
 def test_declared_types(value, declared, ok):
     assert book.matches_declared(value, declared) is ok

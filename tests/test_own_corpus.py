@@ -19,17 +19,19 @@ from tokedit_utils import book, data, paths
 def documents():
     corpus = data.load_embedded_corpus()["train"]
     keep = [i for i, d in enumerate(corpus["domain"]) if d in ("drama", "fiction", "speeches")]
-    return [{"domain": corpus[i]["domain"], "text": corpus[i]["text"]} for i in keep[::3]]
+    # documents of similar length (the first 300 words), so a split's share of the characters
+    # is also its share of the documents and every test split has several documents
+    return [{"domain": corpus[i]["domain"], "text": " ".join(corpus[i]["text"].split(" ")[:300])} for i in keep[::3]]
 
 
 def _reader_jsonl(folder, docs):
     """The issue's corpus: {"id", "domain", "text"} with path-like ids; 'poetry' is one work
     (split by document, with a warning) and 'letters' one document (no held-out text)."""
     rows = []
-    for n, doc in enumerate(docs[:60]):
+    for n, doc in enumerate(docs[:80]):
         rows.append({"id": f"lib/author{n % 7}/book{n % 11}/ch{n}/part1", "domain": doc["domain"], "text": doc["text"]})
-    rows += [{"id": f"lib/poet/collected/p{n}/part1", "domain": "poetry", "text": d["text"]} for n, d in enumerate(docs[60:75])]
-    rows.append({"id": "lib/someone/letter/part1", "domain": "letters", "text": docs[75]["text"]})
+    rows += [{"id": f"lib/poet/collected/p{n}/part1", "domain": "poetry", "text": d["text"]} for n, d in enumerate(docs[80:100])]
+    rows.append({"id": "lib/someone/letter/part1", "domain": "letters", "text": docs[100]["text"]})
     path = folder / "reader.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path, {"letters": ["validation", "test"]}
@@ -37,7 +39,7 @@ def _reader_jsonl(folder, docs):
 
 def _one_txt(folder, docs):
     path = folder / "essays.txt"
-    path.write_text("\n\n".join(" ".join(d["text"].split()) for d in docs[:50]) + "\n")
+    path.write_text("\n\n".join(" ".join(d["text"].split()) for d in docs[:60]) + "\n")
     return path, {}
 
 
@@ -45,7 +47,7 @@ def _parquet_folder(folder, docs):
     shards = folder / "webtext"
     shards.mkdir()
     for k in range(2):
-        pd.DataFrame({"text": [d["text"] for d in docs[k * 25:(k + 1) * 25]]}).to_parquet(shards / f"part-{k}.parquet")
+        pd.DataFrame({"text": [d["text"] for d in docs[k * 30:(k + 1) * 30]]}).to_parquet(shards / f"part-{k}.parquet")
     return shards, {}
 
 

@@ -125,16 +125,35 @@ _TYPES = {"str": str, "int": int, "float": (int, float), "bool": bool, "list": (
 
 
 def matches_declared(value, declared: str) -> bool:
-    """Whether ``value`` has one of the types of ``declared`` (``str | list[str] | None``)."""
-    for name in (part.strip().split("[")[0] for part in declared.split("|")):
+    """Whether ``value`` has one of the types of ``declared`` (``str | list[str] | None``);
+    ``list[T]`` checks the items too."""
+    for part in (p.strip() for p in _split_union(declared)):
+        name, _, inner = part.partition("[")
         if name == "None":
             if value is None:
                 return True
         elif name not in _TYPES:
             raise ChainError(f"unknown type {name!r} in the declaration {declared!r}")
         elif isinstance(value, _TYPES[name]) and not (name in ("int", "float") and isinstance(value, bool)):
-            return True
+            if name == "list" and inner:
+                if all(matches_declared(item, inner.rstrip("]")) for item in value):
+                    return True
+            else:
+                return True
     return False
+
+
+def _split_union(declared: str) -> list[str]:
+    """``"str | list[int | None] | None"`` -> ``["str", "list[int | None]", "None"]``."""
+    parts, depth, current = [], 0, ""
+    for char in declared:
+        depth += (char == "[") - (char == "]")
+        if char == "|" and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    return parts + [current]
 
 
 def load_profile(profile: str, profiles_dir: Path = PROFILES_DIR) -> tuple[str, dict[str, dict]]:
@@ -355,13 +374,14 @@ def stage_inputs(nb_path: Path, notebooks: list[Path], package_root: Path | None
     return {"upstream": upstream, "modules": modules, "files": sorted(set(files))}
 
 
-def _local_paths(value) -> list[Path]:
-    """Existing files or folders named by a parameter value (a reader's corpus, say)."""
+def _local_paths(value, base: Path = NOTEBOOKS_DIR) -> list[Path]:
+    """Existing files or folders named by a parameter value (a reader's corpus, say); a
+    relative path is read from ``base``, the notebooks' folder, where their kernels run."""
     values = value if isinstance(value, (list, tuple)) else [value]
     out = []
     for v in values:
         if isinstance(v, str) and v and len(v) < 4096:
-            path = Path(v) if os.path.isabs(v) else paths.PROJECT_ROOT / v
+            path = Path(v) if os.path.isabs(v) else base / v
             if path.exists():
                 out.append(path)
     return out
@@ -373,7 +393,7 @@ def key_parts(nb_path: Path, params: dict, inputs: dict, upstream_hashes: dict[s
     package_root = package_root or paths.PROJECT_ROOT / PACKAGE
     nb = nbformat.read(nb_path, as_version=4)
     known = _package_files(package_root)
-    named = [p for value in params.values() for p in _local_paths(value)]
+    named = [p for value in params.values() for p in _local_paths(value, nb_path.parent)]
     return {
         "notebook": _digest([(c.cell_type, c.source) for c in nb.cells]),
         "parameters": _digest(params),
