@@ -137,6 +137,33 @@ def test_interrupted_run_resumes_and_guards_its_arguments(prior_dir, texts, tmp_
     assert len(loads) == 3 and _lines(out) != reference and len(_lines(out)) == len(records)
 
 
+def test_gz_and_parquet_shards_and_bad_records(prior_dir, texts, tmp_path, capsys):
+    import gzip
+
+    import pyarrow.parquet as pq
+
+    records = _records(texts)[:6]
+    plain = _plain(prior_dir, _write_shards(tmp_path / "in", records, 2), tmp_path / "plain")
+    (tmp_path / "gz").mkdir()
+    for path in (tmp_path / "in").iterdir():
+        (tmp_path / "gz" / (path.name + ".gz")).write_bytes(gzip.compress(path.read_bytes()))
+    assert _scaled(prior_dir, tmp_path / "gz", tmp_path / "pq", "--tasks", "2", "--workers", "1",
+                   "--output-format", "parquet") == 0
+    assert sorted(p.name for p in (tmp_path / "pq").glob("*.parquet")) == ["00000.parquet", "00001.parquet"]
+    rows = [row for p in sorted((tmp_path / "pq").glob("*.parquet")) for row in pq.read_table(p).to_pylist()]
+    assert sorted(r["text"] for r in rows) == sorted(json.loads(line)["text"] for line in plain)
+    # parquet in, gzipped JSON Lines out, nothing flagged: the texts come back unchanged
+    assert _scaled(prior_dir, tmp_path / "pq", tmp_path / "back", "--output-format", "jsonl.gz",
+                   "--threshold", "1.5") == 0
+    assert sorted(p.name for p in (tmp_path / "back").glob("*.gz")) == ["00000.jsonl.gz"]
+    assert sorted(json.loads(line)["text"] for line in _lines(tmp_path / "back")) == sorted(r["text"] for r in rows)
+
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "a.jsonl").write_text('{"id": 1, "text": "fine"}\n{"id": 2, "body": "no text"}\n')
+    assert _scaled(prior_dir, tmp_path / "bad", tmp_path / "bad-out") == 2
+    assert "a.jsonl, line 2: missing field 'text'" in capsys.readouterr().err
+
+
 def test_slurm_executor_from_the_command_line(prior_dir, texts, tmp_path, capsys):
     _write_shards(tmp_path / "in", _records(texts), 2)
     argv = ["--executor", "slurm", "--model", str(prior_dir), "--input", str(tmp_path / "in"),

@@ -43,9 +43,6 @@ from .io import CorpusFormatError, dumps, require_text
 RECORD = "toedit_record"  # Document.metadata key holding the input record, carried to the writer
 LOCAL_RANK = "TOKEDIT_LOCAL_RANK"  # set per task by the local executor: its worker slot
 EXTENSIONS = {"jsonl": ".jsonl", "jsonl.gz": ".jsonl.gz", "parquet": ".parquet"}
-SCHEDULING = ("workers", "device", "chunk_docs", "threads", "no_progress", "restart", "dry_run",
-              "executor", "logging_dir", "partition", "time", "cpus_per_task", "mem_per_cpu_gb",
-              "gpus_per_task", "qos", "job_name", "env_command", "venv", "sbatch", "stats")
 
 
 # --------------------------------------------------------------------------- the step
