@@ -64,8 +64,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from tokedit_utils.io import iter_records  # noqa: E402
+from tokedit_utils import session  # noqa: E402
+from tokedit_utils.records import iter_records  # noqa: E402
 from tokedit_utils.toedit import ToEditor, load_prior, token_probabilities  # noqa: E402
+from tokedit_utils.toedit.scoring import Layout  # noqa: E402
 
 TEACHER = ROOT / "runs" / "default" / "01_corpora" / "teacher"
 
@@ -106,29 +108,25 @@ def sync(editor: ToEditor) -> None:
 
 
 def layout(editor: ToEditor, texts):
-    docs = editor._prepare(texts, [f"id:{i}" for i in range(len(texts))], None, 0, 1)
-    lengths = np.asarray([len(d.ids) for d in docs])
-    starts = np.concatenate([[0], np.cumsum(lengths)])
-    flat = torch.from_numpy(np.concatenate([d.ids for d in docs]))
-    editable = torch.from_numpy(np.concatenate([d.editable for d in docs]))
-    return docs, starts, flat, editable
+    docs = editor.prepare(texts, [f"id:{i}" for i in range(len(texts))])
+    return docs, Layout.of(docs)
 
 
 @torch.inference_mode()
 def forward_only(editor: ToEditor, texts, normalize: bool = False) -> tuple[float, int]:
     """(a) the model calls alone; with ``normalize``, (a') also P(x_i) from their logits."""
-    docs, starts, flat, editable = layout(editor, texts)
+    docs, lay = layout(editor, texts)
     dev = editor.device
-    batches = [(inp.to(dev), att.to(dev), keep.to(dev), flat[gidx].to(dev)) for inp, att, keep, gidx in
-               editor._batches(docs, flat, editable, starts)]
+    batches = [(inp.to(dev), att.to(dev), keep.to(dev), lay.ids[gidx].to(dev)) for inp, att, keep, gidx in
+               editor.batches(docs, lay)]
     sync(editor)
     t0 = time.perf_counter()
     for inp, att, keep, target in batches:
-        logits = editor._logits(inp, att, keep)
+        logits = editor.logits(inp, att, keep)
         if normalize:
             token_probabilities(logits, target)
     sync(editor)
-    return time.perf_counter() - t0, int(len(flat))
+    return time.perf_counter() - t0, int(len(lay.ids))
 
 
 def engine(editor: ToEditor, texts):
@@ -159,13 +157,14 @@ def python_loop(editor: ToEditor, texts, threshold: float, k: int, beta: float) 
         return rng.choice(words, 1, p=weights / weights.sum())  # seeded, unlike the original's np.random
 
     t0 = time.perf_counter()
-    docs, starts, flat, editable = layout(editor, texts)
+    docs, lay = layout(editor, texts)
+    flat, starts = lay.ids, lay.starts
     new_ids = flat.tolist()
     forward_s = 0.0
-    for inp, att, keep, gidx in editor._batches(docs, flat, editable, starts):
+    for inp, att, keep, gidx in editor.batches(docs, lay):
         dev = editor.device
         t1 = time.perf_counter()
-        logits = editor._logits(inp.to(dev), att.to(dev), keep.to(dev))
+        logits = editor.logits(inp.to(dev), att.to(dev), keep.to(dev))
         forward_s += time.perf_counter() - t1
         logprobs = torch.log_softmax(logits.float(), dim=-1)
         actual_ids = flat[gidx]
@@ -260,7 +259,8 @@ def scale_checks(prior: str, records: list[dict], threshold: float, args) -> dic
     import contextlib
     import io
 
-    from tokedit_utils import cluster, toedit
+    from tokedit_utils import cluster
+    from tokedit_utils.toedit import cli
 
     work = Path(tempfile.mkdtemp(prefix="bench-toedit-"))
     small = records[:: max(len(records) // args.scale_docs, 1)][: args.scale_docs]
@@ -292,8 +292,7 @@ def scale_checks(prior: str, records: list[dict], threshold: float, args) -> dic
             t0 = time.perf_counter()
             with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
                 if arm == "plain":
-                    toedit.run(toedit.build_parser().parse_args(plain(work / "large/large.jsonl",
-                                                                      f"{out}.jsonl")))
+                    cli.run(cli.build_parser().parse_args(plain(work / "large/large.jsonl", f"{out}.jsonl")))
                 else:
                     cluster.run(cluster.build_parser().parse_args(scaled(out)))
             best[arm] = min(best[arm], time.perf_counter() - t0)
@@ -336,6 +335,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds of the two commands (default 2)")
     args = parser.parse_args()
     args.batch_sizes = [int(b) for b in str(args.batch_size).split(",")]
+    session.tune_cpu_allocator()  # as the command and the notebooks do
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)

@@ -183,7 +183,8 @@ def test_slurm_executor_from_the_command_line(prior_dir, texts, tmp_path, capsys
     assert isinstance(step, ToEditStep) and step.seed == 3 and step.model == str(prior_dir)
     assert len(dill.dumps(executor)) < 100_000  # the pipeline ships paths and options, no model
 
-    assert cluster.main(argv + ["--dry-run"]) == 0
+    capsys.readouterr()
+    assert toedit.main(argv + ["--dry-run"]) == 0  # the single-file command hands --executor over
     script = capsys.readouterr().out
     assert "#SBATCH --gpus=1" in script and "#SBATCH --array=0-7%4" in script
     assert "source /opt/toedit/.venv/bin/activate" in script and "launch_pickled_pipeline" in script

@@ -22,6 +22,7 @@ document by its id, else by the hash of its text).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -38,7 +39,8 @@ from datatrove.pipeline.readers.base import BaseDiskReader
 from datatrove.pipeline.writers import ParquetWriter
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
-from .io import CorpusFormatError, dumps, require_text
+from .records import CorpusFormatError, dumps, require_text
+from .toedit.config import EditConfig
 
 RECORD = "toedit_record"  # Document.metadata key holding the input record, carried to the writer
 LOCAL_RANK = "TOKEDIT_LOCAL_RANK"  # set per task by the local executor: its worker slot
@@ -71,8 +73,8 @@ class ToEditStep(PipelineStep):
     instruction data only the response); any other ``Document`` is edited as the record
     ``{id_field: doc.id, text_field: doc.text}`` (plus ``metadata[prompt_field]``).
 
-    ``options`` are :class:`ToEditor` keyword options (strategy, threshold, sampler, k,
-    batch_size, chunk_docs, ...). Statistics (documents, tokens, scored, flagged, changed,
+    The editing options are an :class:`EditConfig` (or its fields as keywords: strategy,
+    threshold, sampler, k, batch_size, chunk_docs, ...). Statistics (documents, tokens, scored, flagged, changed,
     dropped) go to datatrove's per-task stats with ``stat_update``.
     """
 
@@ -82,30 +84,36 @@ class ToEditStep(PipelineStep):
     def __init__(self, model: str, *, text_field: str = "text", id_field: str | None = "id",
                  prompt_field: str | None = None, condition_on_prompt: bool = False, seed: int = 0,
                  generation: int = 1, stats_field: str | None = None, device: str | None = None,
-                 dtype: str | None = None, threads: int | None = None, **options):
+                 dtype: str | None = None, threads: int | None = None, config: EditConfig | None = None,
+                 **options):
         super().__init__()
         self.model = str(model)
         self.text_field, self.id_field, self.prompt_field = text_field, id_field, prompt_field
         self.condition_on_prompt, self.seed, self.generation = condition_on_prompt, seed, generation
         self.stats_field, self.device, self.dtype, self.threads = stats_field, device, dtype, threads
-        self.options = options
+        self.config = dataclasses.replace(config, **options) if config is not None else EditConfig(**options)
 
-    def config(self) -> dict:
+    def fingerprint(self) -> dict:
         """What determines the output (the rerun guard compares it)."""
         return {"model": self.model, "text_field": self.text_field, "id_field": self.id_field,
                 "prompt_field": self.prompt_field, "condition_on_prompt": self.condition_on_prompt,
                 "seed": self.seed, "generation": self.generation, "stats_field": self.stats_field,
-                "dtype": self.dtype, **{k: v for k, v in self.options.items() if k != "chunk_docs"}}
+                "dtype": self.dtype, **{k: v for k, v in dataclasses.asdict(self.config).items()
+                                        if k != "chunk_docs"}}
 
     def load_editor(self):
+        import torch
+
+        from .session import tune_cpu_allocator
         from .toedit import ToEditor
 
         if self.threads:
-            import torch
-
             torch.set_num_threads(self.threads)
-        return ToEditor.from_pretrained(self.model, device=task_device(self.device), dtype=self.dtype,
-                                        **self.options)
+        editor = ToEditor.from_pretrained(self.model, device=task_device(self.device), dtype=self.dtype,
+                                          config=self.config)
+        if editor.device.type == "cpu":
+            tune_cpu_allocator()  # as the single-process command does
+        return editor
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         editor, chunk = None, []
@@ -159,7 +167,7 @@ class _RecordReading:
     text field (datatrove would skip it)."""
 
     def get_document_from_dict(self, data: dict, source_file: str, id_in_file: int):
-        text = require_text(data, self.text_key, source_file, id_in_file + 1)
+        text = require_text(data, self.text_key, source_file, id_in_file + 1, unit=self.unit)
         rid = data.get(self.id_key)
         return Document(text=text, id=str(rid) if rid is not None else f"{source_file}/{id_in_file}",
                         metadata={RECORD: data})
@@ -171,6 +179,7 @@ class RecordJsonlReader(_RecordReading, BaseDiskReader):
     line that is not a JSON object stops the task with its file and line number."""
 
     name = "JSON Lines records"
+    unit = "line"
 
     def read_file(self, filepath: str) -> DocumentsPipeline:
         with self.data_folder.open(filepath, "rb", compression="infer") as handle:
@@ -190,6 +199,8 @@ class RecordJsonlReader(_RecordReading, BaseDiskReader):
 
 class RecordParquetReader(_RecordReading, ParquetReader):
     """Parquet shards, every column kept."""
+
+    unit = "row"
 
 
 class _RecordWriting:
@@ -220,10 +231,10 @@ class RecordJsonlWriter(_RecordWriting, DiskWriter):
 
 
 class RecordParquetWriter(_RecordWriting, ParquetWriter):
-    """One parquet shard per task."""
+    """One parquet shard per task (not split by size, so its name is the task's)."""
 
     def __init__(self, output_folder, output_filename: str | None = None, text_field: str = "text"):
-        super().__init__(output_folder, output_filename)
+        super().__init__(output_folder, output_filename, max_file_size=-1)
         self.text_field = text_field
 
 
@@ -332,25 +343,24 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The single-process command's parser plus the executor options."""
-    from . import toedit
+    """The single-process command's parser (its editing flags come from EditConfig) plus
+    the executor options."""
+    from .toedit import cli
 
-    parser = toedit.build_parser()
+    parser = cli.build_parser()
     parser.prog = "python -m tokedit_utils.toedit --executor {local,slurm,ray}"
     return add_cluster_arguments(parser)
 
 
 def step_from_args(args) -> ToEditStep:
-    """The editing step configured as ``run`` in tokedit_utils.toedit configures its editor."""
+    """The editing step of parsed arguments (ValueError for an option out of range)."""
+    from .toedit import cli
+
     return ToEditStep(
         args.model, text_field=args.text_field, id_field=args.id_field, prompt_field=args.prompt_field,
         condition_on_prompt=args.condition_on_prompt, seed=args.seed, generation=args.generation,
         stats_field=args.stats_field, device=args.device, dtype=args.dtype, threads=args.threads,
-        strategy=args.strategy, threshold=args.threshold, low_threshold=args.low_threshold,
-        sampler=args.sampler, k=args.k, beta=args.beta, top_p=args.top_p,
-        exclude_original=args.exclude_original, allow_special=args.allow_special,
-        max_length=args.max_length, stride=args.stride, batch_size=args.batch_size,
-        chunk_docs=args.chunk_docs)
+        config=cli.config_from_args(args))
 
 
 def guard_rerun(logging_dir: str, output_dir: str, fingerprint: dict, restart: bool) -> None:
@@ -414,7 +424,7 @@ def run(args) -> dict | str:
     if args.executor == "slurm" and args.dry_run:
         return slurm_script(executor)
     fingerprint = {"input": str(args.input), "tasks": args.tasks, "input_format": args.input_format,
-                   "output_format": args.output_format, "step": step.config()}
+                   "output_format": args.output_format, "step": step.fingerprint()}
     guard_rerun(logging_dir, args.output, fingerprint, args.restart)
     t0 = time.perf_counter()
     executor.run()
@@ -427,6 +437,8 @@ def run(args) -> dict | str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m tokedit_utils.toedit --executor ...`` arrives here (and ``python -m
+    tokedit_utils.cluster ...``)."""
     from .toedit import PriorLoadError
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

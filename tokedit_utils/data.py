@@ -9,7 +9,6 @@ domain's characters (80/10/10 by default), so each split of each domain gets at 
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import os
@@ -18,7 +17,7 @@ from typing import Iterable, Sequence
 
 import datasets
 
-from .io import CorpusFormatError, iter_records, require_text, write_records
+from .records import CorpusFormatError, iter_records, require_text, write_records
 from .paths import CORPUS_DIR
 
 SPLITS = ("train", "validation", "test")
@@ -78,8 +77,7 @@ def _read_embedded(domain_names: Iterable[str] | None = None) -> list[dict]:
     rows = []
     for name in domain_names or domains():
         path = CORPUS_DIR / f"{name}.jsonl.gz"
-        with gzip.open(path, "rt", encoding="utf-8") as handle:
-            rows.extend(json.loads(line) for line in handle)
+        rows.extend(record for _, record in iter_records(path))
     return rows
 
 
