@@ -373,8 +373,9 @@ def guard_rerun(logging_dir: str, output_dir: str, fingerprint: dict, restart: b
         with logs.open("toedit_run.json", "r") as handle:
             saved = json.load(handle)
     if restart:
-        for name in logs.list_files("completions") if logs.isdir("completions") else []:
-            logs.rm(name)
+        for folder in ("completions", "stats"):
+            for name in logs.list_files(folder) if logs.isdir(folder) else []:
+                logs.rm(name)
         for ext in EXTENSIONS.values():
             for name in out.list_files(glob_pattern=f"*{ext}", recursive=False):
                 if Path(name).name[:5].isdigit():
@@ -386,7 +387,7 @@ def guard_rerun(logging_dir: str, output_dir: str, fingerprint: dict, restart: b
         json.dump(fingerprint, handle, indent=1)
 
 
-def summarize(logging_dir: str, elapsed: float) -> dict:
+def summarize(logging_dir: str) -> dict:
     """The editing step's totals over the stats of every completed task (this run's and
     earlier ones')."""
     keys = ("documents", "edited_documents", "tokens", "scored", "flagged", "changed", "dropped")
@@ -399,8 +400,6 @@ def summarize(logging_dir: str, elapsed: float) -> dict:
             if key in summary:  # datatrove stores a bare number when there is only a total
                 summary[key] += int(value["total"] if isinstance(value, dict) else value)
     summary["flagged_fraction"] = summary["flagged"] / summary["scored"] if summary["scored"] else 0.0
-    summary["elapsed_s"] = elapsed
-    summary["tokens_per_second"] = summary["tokens"] / elapsed if elapsed > 0 else None
     return summary
 
 
@@ -426,13 +425,18 @@ def run(args) -> dict | str:
     fingerprint = {"input": str(args.input), "tasks": args.tasks, "input_format": args.input_format,
                    "output_format": args.output_format, "step": step.fingerprint()}
     guard_rerun(logging_dir, args.output, fingerprint, args.restart)
-    t0 = time.perf_counter()
+    tokens_before, t0 = summarize(logging_dir)["tokens"], time.perf_counter()  # tasks skipped below
     executor.run()
     if args.executor != "local":
         return {"submitted": args.executor, "logging_dir": logging_dir}
-    summary = summarize(logging_dir, time.perf_counter() - t0)
-    stats_path = Path(args.stats) if args.stats else Path(args.output) / "toedit.stats.json"
-    stats_path.write_text(json.dumps(summary, indent=1))
+    summary = summarize(logging_dir)
+    summary["elapsed_s"] = elapsed = time.perf_counter() - t0
+    summary["tokens_per_second"] = (summary["tokens"] - tokens_before) / elapsed  # this run's tasks only
+    if args.stats:
+        Path(args.stats).write_text(json.dumps(summary, indent=1))
+    else:  # the output folder may be remote (s3://, hf://): datatrove's file system layer
+        with get_datafolder(args.output).open("toedit.stats.json", "w") as handle:
+            json.dump(summary, handle, indent=1)
     return summary
 
 
