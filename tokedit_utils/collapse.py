@@ -20,7 +20,7 @@ import datasets
 import numpy as np
 import pandas as pd
 
-from . import evaluation, io, models, stats, training
+from . import evaluation, models, records, stats, training
 
 #: Paper Table 1 (v1): GPT-2 124M, PPL averaged over the 22 Pile subdomains, at 0/25/50/75/100% synthetic.
 PAPER_RATIOS = [0.0, 0.25, 0.5, 0.75, 1.0]
@@ -33,7 +33,7 @@ PAPER_OLMO_ACC = [33.68, 33.59, 33.25, 32.83, 32.68]
 
 def load_mixture(path: str | Path) -> datasets.Dataset:
     """A chapter-1 mixture file (records ``{"text", "source"}``) as a Dataset."""
-    return datasets.Dataset.from_list([record for _, record in io.iter_records(path)])
+    return datasets.Dataset.from_list([record for _, record in records.iter_records(path)])
 
 
 def heldout_blocks(ds: datasets.Dataset, tokenizer, block_size: int, max_tokens_per_domain: int | None = None) -> dict[str, datasets.Dataset]:

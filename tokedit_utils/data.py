@@ -24,7 +24,6 @@ folder, and a hub dataset's after its id.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import os
@@ -34,7 +33,7 @@ from typing import Iterable, Sequence
 
 import datasets
 
-from .io import CorpusFormatError, iter_records, require_text, write_records
+from .records import CorpusFormatError, iter_records, require_text, write_records
 from .paths import CORPUS_DIR
 
 SPLITS = ("train", "validation", "test")
@@ -94,8 +93,7 @@ def _read_embedded(domain_names: Iterable[str] | None = None) -> list[dict]:
     rows = []
     for name in domain_names or domains():
         path = CORPUS_DIR / f"{name}.jsonl.gz"
-        with gzip.open(path, "rt", encoding="utf-8") as handle:
-            rows.extend(json.loads(line) for line in handle)
+        rows.extend(record for _, record in iter_records(path))
     return rows
 
 

@@ -48,7 +48,7 @@ from typing import Sequence
 
 import yaml
 
-from .io import write_records
+from .records import write_records
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "lm_eval_tasks"
 CONTINUATION = "tokedit_continuation"

@@ -1,4 +1,4 @@
-"""Tests of tokedit_utils.io: streaming record files with errors that name file and line."""
+"""Tests of tokedit_utils.records: streaming record files with errors that name file and line."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tokedit_utils.io import CorpusFormatError, detect_format, iter_records, require_text, write_records
+from tokedit_utils.records import CorpusFormatError, detect_format, iter_records, require_text, write_records
 
 RECORDS = [{"id": i, "text": f"document {i} é", "n": i} for i in range(5)]
 
