@@ -74,8 +74,9 @@ def iter_records(path, skip: int = 0) -> Iterator[tuple[int, dict]]:
                 try:
                     record = json.loads(line)
                 except json.JSONDecodeError as err:
+                    reason = err.msg[:-3] if err.msg.endswith(" at") else err.msg  # "Invalid ... at"
                     raise CorpusFormatError(
-                        f"{path}, line {line_no}: not valid JSON ({err.msg} at column {err.colno})"
+                        f"{path}, line {line_no}: not valid JSON ({reason} at column {err.colno})"
                     ) from None
                 if not isinstance(record, dict):
                     raise CorpusFormatError(
