@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from ..records import CorpusFormatError, atomic_write, detect_format, iter_records, require_text, write_records
+from ..records import (CorpusFormatError, atomic_write, detect_format, infer_schema, iter_records, require_text,
+                       write_records)
 
 
 @dataclass
@@ -215,8 +216,10 @@ class JsonlPartial:
     def finish(self, output: Path, source) -> None:
         import pyarrow as pa
 
-        try:  # a parquet output's schema is inferred from all records
-            write_records(output, (record for _, record in iter_records(self.path)))
+        records = lambda: (record for _, record in iter_records(self.path))  # noqa: E731
+        try:  # a parquet output's schema is inferred from all records: two passes, streaming
+            schema = infer_schema(records()) if detect_format(output) == "parquet" else None
+            write_records(output, records(), schema=schema)
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as err:
             raise CorpusFormatError(f"{output}: these records cannot be written as parquet ({err}); "
                                     f"write a .jsonl output instead") from None
