@@ -55,3 +55,14 @@ def test_failed_write_leaves_nothing(tmp_path):
     with pytest.raises(RuntimeError):
         write_records(tmp_path / "out.jsonl", broken())
     assert list(tmp_path.iterdir()) == []
+
+
+def test_parquet_schema_is_inferred_from_every_record(tmp_path):
+    import pyarrow.parquet as pq
+
+    from tokedit_utils.records import infer_schema
+
+    rows = [{"a": None, "b": 1}] * 3 + [{"a": "late", "b": 2.5}]
+    assert str(infer_schema(rows, rows_per_group=2)) == "a: string\nb: double"
+    assert write_records(tmp_path / "r.parquet", rows) == 4
+    assert pq.read_table(tmp_path / "r.parquet").to_pylist() == [{"a": None, "b": 1.0}] * 3 + [rows[-1]]

@@ -227,6 +227,8 @@ def validate_corpus_file(path: str | os.PathLike, text_field: str = "text") -> i
     or whose text is not a string.
     """
     path = Path(path)
+    if path.is_dir():
+        raise CorpusFormatError(f"{path}: is a directory, not a file")
     if not path.exists():
         raise CorpusFormatError(f"{path}: no such file")
     if path.stat().st_size == 0:
@@ -242,6 +244,8 @@ def validate_corpus_file(path: str | os.PathLike, text_field: str = "text") -> i
             raise CorpusFormatError(f"{path}: not a readable parquet file ({exc})") from exc
         if text_field not in schema.names:
             raise CorpusFormatError(f"{path}: no column {text_field!r} (columns: {', '.join(schema.names)})")
+        if str(schema.field(text_field).type) not in ("string", "large_string"):
+            raise CorpusFormatError(f"{path}: column {text_field!r} is {schema.field(text_field).type}, not a string")
         if rows == 0:
             raise CorpusFormatError(f"{path}: the file has no rows")
         return rows

@@ -74,8 +74,9 @@ def iter_records(path, skip: int = 0) -> Iterator[tuple[int, dict]]:
                 try:
                     record = json.loads(line)
                 except json.JSONDecodeError as err:
+                    reason = err.msg[:-3] if err.msg.endswith(" at") else err.msg  # "Invalid ... at"
                     raise CorpusFormatError(
-                        f"{path}, line {line_no}: not valid JSON ({err.msg} at column {err.colno})"
+                        f"{path}, line {line_no}: not valid JSON ({reason} at column {err.colno})"
                     ) from None
                 if not isinstance(record, dict):
                     raise CorpusFormatError(
@@ -197,7 +198,7 @@ def _write_parquet(path: Path, records: Iterable[dict], schema=None, rows_per_gr
 
     if schema is None:  # infer from every record, then write in groups with that one schema
         records = list(records)
-        schema = pa.Table.from_pylist(records).schema if records else pa.schema([])
+        schema = infer_schema(records, rows_per_group)
     count = 0
     with pq.ParquetWriter(path, schema) as writer:
         buffer: list[dict] = []
@@ -210,3 +211,20 @@ def _write_parquet(path: Path, records: Iterable[dict], schema=None, rows_per_gr
         if buffer:
             writer.write_table(pa.Table.from_pylist(buffer, schema=schema))
     return count
+
+
+def infer_schema(records: Iterable[dict], rows_per_group: int = 4096):
+    """The Arrow schema of all ``records``, inferred a group of rows at a time and unified
+    (a column that is null in one group takes its type from the others; ints and floats
+    in one column become floats)."""
+    import pyarrow as pa
+
+    schemas, buffer = [], []
+    for record in records:
+        buffer.append(record)
+        if len(buffer) >= rows_per_group:
+            schemas.append(pa.Table.from_pylist(buffer).schema)
+            buffer.clear()
+    if buffer or not schemas:
+        schemas.append(pa.Table.from_pylist(buffer).schema)
+    return pa.unify_schemas(schemas, promote_options="permissive")

@@ -21,11 +21,33 @@ class PriorLoadError(RuntimeError):
 
 
 def load_prior(model_name_or_path, device: str | None = None, dtype: str | torch.dtype | None = None):
-    """Load a causal LM and its fast tokenizer (local folder or hub id); ``(model, tokenizer)``."""
+    """Load a causal LM and its fast tokenizer (local folder or hub id); ``(model, tokenizer)``.
+
+    PriorLoadError if either cannot be loaded, or the tokenizer is missing or does not fit
+    the model (see :func:`check_prior`)."""
     try:
-        return load_causal_lm(model_name_or_path, device=device, dtype=dtype)
+        model, tokenizer = load_causal_lm(model_name_or_path, device=device, dtype=dtype)
     except OSError as err:
         raise PriorLoadError(f"cannot load the prior: {err}") from err
+    check_prior(model, tokenizer, model_name_or_path)
+    return model, tokenizer
+
+
+def check_prior(model, tokenizer, where="the prior") -> None:
+    """Refuse a tokenizer that tokenizes nothing (a model folder without tokenizer files
+    loads as an empty tokenizer) or that has ids the model's vocabulary lacks. (A model
+    vocabulary larger than the tokenizer's is normal: embeddings are often padded.)"""
+    probe = "The quick brown fox jumps over the lazy dog."
+    ids = tokenizer(probe, add_special_tokens=False)["input_ids"]
+    unk = getattr(tokenizer, "unk_token_id", None)
+    if not ids or (unk is not None and all(i == unk for i in ids)):
+        raise PriorLoadError(f"cannot load the prior: {where} has no usable tokenizer (its tokenizer files "
+                             f"are missing or empty: a sentence becomes {len(ids)} known tokens)")
+    embeddings = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    model_vocab = getattr(embeddings, "num_embeddings", None) or getattr(model.config, "vocab_size", None)
+    if model_vocab is not None and len(tokenizer) > model_vocab:
+        raise PriorLoadError(f"cannot load the prior: the tokenizer of {where} has {len(tokenizer)} tokens but "
+                             f"the model's vocabulary has {model_vocab}: they do not belong together")
 
 
 def text_key(text: str, prompt: str | None = None) -> str:
