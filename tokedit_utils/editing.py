@@ -167,7 +167,8 @@ def score_tokens(model, tokenizer, texts: Sequence[str], *, k: int = PAPER_K, be
     probs = [np.full(len(ids), np.nan, dtype=np.float32) for ids in encoded]
     change = [np.full(len(ids), np.nan, dtype=np.float32) for ids in encoded]
     windows = [(d, s, e, f) for d, ids in enumerate(encoded) for s, e, f in _windows(len(ids), context, stride)]
-    windows.sort(key=lambda w: w[2] - w[1], reverse=True)  # similar lengths together: less padding
+    # similar lengths and first scored offsets together: less padding, fewer logits to compute
+    windows.sort(key=lambda w: (w[2] - w[1], w[3] - w[1]), reverse=True)
     for b in range(0, len(windows), batch_size):
         batch = windows[b:b + batch_size]
         width = max(e - s for _, s, e, _ in batch)
@@ -185,8 +186,9 @@ def score_tokens(model, tokenizer, texts: Sequence[str], *, k: int = PAPER_K, be
         rows, cols = np.concatenate(rows), np.concatenate(cols)
         if not len(rows):
             continue
-        logits = model(input_ids=torch.from_numpy(inp).to(device), attention_mask=torch.from_numpy(att).to(device)).logits
-        kept = logits[torch.from_numpy(rows).to(device), torch.from_numpy(cols).to(device)]
+        first = int(cols.min())  # logits are needed only from this column on
+        logits = _logits(model, torch.from_numpy(inp).to(device), torch.from_numpy(att).to(device), width - first)
+        kept = logits[torch.from_numpy(rows).to(device), torch.from_numpy(cols - first).to(device)]
         target = torch.from_numpy(inp[rows, cols + 1]).to(device)
         p = token_probabilities(kept, target).cpu().numpy()
         q = _change_probability(kept, target, special, vocab, k, beta).cpu().numpy()
@@ -195,6 +197,17 @@ def score_tokens(model, tokenizer, texts: Sequence[str], *, k: int = PAPER_K, be
             probs[d][pos], change[d][pos] = p[at:at + len(pos)], q[at:at + len(pos)]
             at += len(pos)
     return ScoredTokens(probs, change)
+
+
+def _logits(model, inp, att, keep: int) -> torch.Tensor:
+    """Logits of the last ``keep`` columns (all of them for a model without ``logits_to_keep``)."""
+    try:
+        out = model(input_ids=inp, attention_mask=att, logits_to_keep=keep).logits
+        if out.dim() == 3 and tuple(out.shape[:2]) == (inp.shape[0], keep):
+            return out
+    except (TypeError, ValueError, IndexError):  # a model that takes no (integer) logits_to_keep
+        pass
+    return model(input_ids=inp, attention_mask=att).logits[:, inp.shape[1] - keep:]
 
 
 def _change_probability(logits, target, special, vocab, k, beta) -> torch.Tensor:
@@ -331,6 +344,139 @@ def fit_eta(flagged: np.ndarray, scored: np.ndarray, boot: int = 1000, seed: int
     return {"eta": eta, "f1": f1, "eta_interval": interval, "level": level, "bootstrap": int(len(draws))}
 
 
+def run_generations(editor, texts: Sequence[str], ids: Sequence, first: list, generations: int, *, seed: int,
+                    boot: int = 1000) -> tuple[list[list], dict]:
+    """Edit the output of each pass again (``first`` is generation 1's pass), ``generations``
+    passes in all, each with the engine's stream for its generation number. Returns the passes
+    and the flagged share, the prior's PPL of the text each pass read, and the eta fit."""
+    passes = [first]
+    for g in range(2, generations + 1):
+        passes.append(editor.edit_texts([r.text for r in passes[-1]], ids=ids, seed=seed, generation=g,
+                                        return_probs=True))
+    flagged = np.array([[r.flagged for r in results] for results in passes])
+    scored = np.array([[r.scored for r in results] for results in passes])
+    ppl = [float(np.exp(-np.nanmean(np.log(np.concatenate([r.probs for r in results]))))) for results in passes]
+    summary = {"flagged_share": (flagged.sum(1) / np.maximum(scored.sum(1), 1)).tolist(), "ppl": ppl,
+               "changed": [int(sum(r.changed for r in results)) for results in passes],
+               **fit_eta(flagged, scored, boot=boot, seed=seed)}
+    return passes, summary
+
+
+def rule_at_work(stats, change: Sequence[np.ndarray], edited: Sequence, k: int, beta: float) -> dict:
+    """The engine's measured shares beside the expectation from the change probabilities
+    ``change`` (per document, from :func:`score_tokens`) at the positions the engine flagged."""
+    q = np.concatenate([c[r.flagged_positions] for c, r in zip(change, edited)]) if edited else np.zeros(0)
+    expected, sd = expected_changes(q)
+    of_flagged = (lambda n: n / stats.flagged) if stats.flagged else (lambda n: None)
+    return {"sampler": {"name": "top_k", "k": k, "beta": beta},
+            "flagged_share": stats.flagged / stats.scored, "changed_share": stats.changed / stats.scored,
+            "changed_share_of_flagged": of_flagged(stats.changed),
+            "expected_changed_share_of_flagged": of_flagged(expected),
+            "expected_changes": {"expected": expected, "sd": sd, "measured": stats.changed,
+                                 "z": (stats.changed - expected) / sd if sd else 0.0}}
+
+
+def throughput(tokens: int, engine_seconds: float, forward_seconds: float, device: str, dtype: str) -> dict:
+    return {"tokens": tokens, "engine_seconds": engine_seconds, "forward_seconds": forward_seconds,
+            "engine_tokens_per_s": tokens / engine_seconds,
+            "forward_tokens_per_s": tokens / forward_seconds if forward_seconds else None,
+            "forward_share": forward_seconds / engine_seconds, "device": device, "dtype": dtype}
+
+
+def intervals_by_domain(scored: ScoredTokens, doc_domains: Sequence[str]) -> dict[str, list[float]]:
+    """Table 6's interval shares (percent) per domain."""
+    out = {}
+    for d in sorted(set(doc_domains)):
+        p = np.concatenate([x[~np.isnan(x)] for x, dd in zip(scored.probs, doc_domains) if dd == d])
+        out[d] = intervals(p)["percent"]
+    return out
+
+
+def generations_table(gen: dict):
+    import pandas as pd
+
+    return pd.DataFrame({"flagged (%)": 100 * np.array(gen["flagged_share"]), "PPL under the prior": gen["ppl"],
+                         "changed in this pass": gen["changed"]},
+                        index=pd.RangeIndex(1, len(gen["ppl"]) + 1, name="generation")).round(3)
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def plot_token_probabilities(hist: dict, quart: dict, table: dict):
+    """Fig. 5 (300-bin histogram, quartiles marked, log y) beside Table 6's intervals."""
+    import matplotlib.pyplot as plt
+
+    from .plotting import PALETTE
+
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    ax.stairs(hist["counts"], np.array(hist["edges"]), fill=True, color=PALETTE["human"])
+    for name, style in zip(("q25", "q50", "q75"), (":", "--", "-.")):
+        ax.axvline(quart[name], color="black", ls=style, lw=1, label=f"{name[1:]}th percentile ({quart[name]:.2f})")
+    ax.axvline(PAPER_Q75, color="grey", lw=1, label=f"paper's 75th percentile (≈{PAPER_Q75})")
+    ax.set_yscale("log")
+    ax.set_xlabel(r"$P(x_i \mid x_{<i})$ under the prior (300 bins)")
+    ax.set_ylabel("tokens (log scale)")
+    ax.set_title("Token probabilities of the human text")
+    ax.legend(fontsize=8)
+    x = np.arange(10)
+    ax2.bar(x - 0.2, table["percent"], 0.4, label="ours", color=PALETTE["human"])
+    ax2.bar(x + 0.2, table["paper_percent"], 0.4, label="paper, biomedicine (Table 6)", color="grey")
+    ax2.set_xticks(x, [f"{e:.1f}" for e in TABLE6_EDGES[:-1]])
+    ax2.set_xlabel("interval of P (lower edge; width 0.1)")
+    ax2.set_ylabel("share of tokens (%)")
+    ax2.set_title("The ten intervals of Table 6")
+    ax2.legend(fontsize=8)
+    return fig
+
+
+def plot_dose(probs: np.ndarray, change: np.ndarray, dose_matched: float, flag_matched: float):
+    """Flagged and expected changed shares against the threshold, the matched thresholds marked."""
+    import matplotlib.pyplot as plt
+
+    grid = np.unique(np.r_[np.linspace(0.3, 0.999, 141), dose_matched, flag_matched])
+    curve = dose_curve(probs, change, grid)
+    fig, ax = plt.subplots()
+    ax.plot(grid, [100 * r["flagged_share"] for r in curve], label=r"flagged ($P \geq t$)")
+    ax.plot(grid, [100 * r["changed_share"] for r in curve], label="changed (expected)")
+    ax.axhline(100 * PAPER_FLAGGED_SHARE, color="grey", ls="--", lw=1, label="paper: flagged at 0.99")
+    ax.axhline(100 * PAPER_CHANGED_SHARE, color="grey", ls=":", lw=1, label="paper: changed per pass")
+    ax.axvline(dose_matched, color="black", ls="-.", lw=1, label=f"dose-matched t = {dose_matched:.3f}")
+    ax.axvline(flag_matched, color="black", ls=":", lw=1, label=f"flag-matched t = {flag_matched:.3f}")
+    ax.set_yscale("log")
+    ax.set_xlabel("threshold t")
+    ax.set_ylabel("share of all scored tokens (%, log scale)")
+    ax.set_title("The dose curve, from one scoring pass")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_generations(gen: dict, threshold: float):
+    """Flagged share per generation with the geometric fit, and the decay beside Table 15's."""
+    import matplotlib.pyplot as plt
+
+    from .plotting import PALETTE
+
+    share = np.array(gen["flagged_share"])
+    gens = np.arange(1, len(share) + 1)
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    ax.plot(gens, 100 * share, "o", color=PALETTE["edited"], label="ours")
+    ax.plot(gens, 100 * gen["f1"] * gen["eta"] ** (gens - 1), color=PALETTE["edited"],
+            label=f"fit: η = {gen['eta']:.3f}")
+    ax.set_title(f"Flagged share at t = {threshold:.3f}")
+    ax.set_ylabel("flagged share (%)")
+    paper = np.array(paper_table15_shares())
+    ax2.plot(gens, share / share[0] if share[0] else share, "o-", color=PALETTE["edited"], label="ours")
+    ax2.plot(np.arange(1, len(paper) + 1), paper / paper[0], "s--", color="grey", label="paper (Table 15)")
+    ax2.set_title("The decay, ours beside the paper's")
+    ax2.set_ylabel("flagged share relative to generation 1")
+    for a in (ax, ax2):
+        a.set_xlabel("generation (1 = the source text)")
+        a.set_xticks(gens)
+        a.legend(fontsize=8)
+    return fig
+
+
 # --------------------------------------------------------------------------- edited passages
 
 _PIECE = re.compile(r"\s+|\w+|[^\w\s]")
@@ -434,6 +580,17 @@ def write_outputs(out_dir, train, passes: Sequence[Sequence], *, threshold: floa
     return out
 
 
+def examples(texts: Sequence[str], edited: Sequence, doc_domains: Sequence[str], n: int, words: int = 70) -> str:
+    """The document with the most changes of each of the first ``n`` domains, as a table."""
+    rows = []
+    for d in sorted(set(doc_domains))[:n]:
+        pick = max((i for i, dd in enumerate(doc_domains) if dd == d), key=lambda i: edited[i].changed)
+        if edited[pick].changed:
+            passage, _ = diff_html(texts[pick], edited[pick].text, words=words)
+            rows.append({"domain": d, "changed": edited[pick].changed, "html": passage})
+    return examples_html(rows)
+
+
 # --------------------------------------------------------------------------- paragraphs
 
 
@@ -447,8 +604,8 @@ def u_shape_summary(res: dict) -> str:
     middle = iv["percent"][1:-1]
     verdict = "is U-shaped" if res["u_shaped"] else "is not U-shaped"
     return (
-        f"Under the prior, the {res['scored_tokens']:,} scored tokens of the human training text "
-        f"**{verdict}** by this chapter's test (both end intervals above every middle one): "
+        f"Under the prior, the distribution of the {res['scored_tokens']:,} scored tokens of the human training "
+        f"text **{verdict}** by this chapter's test (both end intervals above every middle one): "
         f"{lo:.1f}% of tokens lie in [0, 0.1) and {hi:.1f}% in [0.9, 1.0], against "
         f"{min(middle):.1f}–{max(middle):.1f}% in each middle interval "
         f"(paper, Table 6: {PAPER_TABLE6_PERCENT[0]}% and {PAPER_TABLE6_PERCENT[-1]}%, middle "
@@ -459,6 +616,8 @@ def u_shape_summary(res: dict) -> str:
         f"{_pct(res['share_at_least']['0.9'], 2)}; the paper's prior flags {_pct(PAPER_FLAGGED_SHARE)} "
         f"at {PAPER_THRESHOLD} (Table 15) and puts {PAPER_TABLE6_PERCENT[-1]}% of tokens at 0.9 or above "
         f"(Table 6)."
+        + (" Ours is L-shaped instead: the prior is rarely confident, so the mass piles up at low probabilities."
+           if not res["u_shaped"] and lo == max(iv["percent"]) and hi < min(middle) + 1.0 else "")
     )
 
 
@@ -536,7 +695,8 @@ def dose_summary(res: dict) -> str:
 
 def throughput_summary(res: dict) -> str:
     t = res["throughput"]
-    return (f"On {t['device']} ({t['dtype']}), the engine edited {t['tokens']:,} tokens at "
+    where = "the CPU" if t["device"] == "cpu" else t["device"].upper()
+    return (f"On {where} ({t['dtype']}), the engine edited {t['tokens']:,} tokens at "
             f"{t['engine_tokens_per_s']:,.0f} tokens/s; its forward passes alone ran at "
             f"{t['forward_tokens_per_s']:,.0f} tokens/s, so the forward pass is "
             f"{t['forward_share']:.0%} of the editing time.")
