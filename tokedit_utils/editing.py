@@ -617,7 +617,7 @@ def u_shape_summary(res: dict) -> str:
         f"at {PAPER_THRESHOLD} (Table 15) and puts {PAPER_TABLE6_PERCENT[-1]}% of tokens at 0.9 or above "
         f"(Table 6)."
         + (" Ours is L-shaped instead: the prior is rarely confident, so the mass piles up at low probabilities."
-           if not res["u_shaped"] and lo == max(iv["percent"]) and hi < min(middle) + 1.0 else "")
+           if not res["u_shaped"] and lo == max(iv["percent"]) else "")
     )
 
 
