@@ -206,3 +206,31 @@ def test_chapter1_max_docs_is_inferred_from_its_corpus_table():
                           "b": {"train": {"documents": 4}, "test": {"documents": 2}}}}
     assert editing.chapter1_max_docs(limited, full) == 4
     assert editing.chapter1_max_docs({**limited, "max_docs_per_domain": 9}, full) == 9
+
+
+def test_smoke_chapter_results():
+    """The chapter in the smoke profile: its results.json keys and what a smoke run can show."""
+    from tokedit_utils import book, io, paths
+
+    book.run_chain("smoke", until="04_editing", log=lambda line: None)
+    res = paths.read_results("smoke", "04_editing")
+    for key in ("histogram", "intervals", "quantiles", "u_shaped", "flagged_share", "changed_share_of_flagged",
+                "expected_changed_share_of_flagged", "generations", "dose", "dose_matched_threshold",
+                "flag_matched_threshold", "throughput", "outputs", "claims"):
+        assert key in res, key
+    assert sum(res["histogram"]["counts"]) == res["scored_tokens"] == sum(res["intervals"]["counts"])
+    # the default rule edits at the dose-matched threshold, which changes about 1% of the tokens
+    assert res["threshold"]["rule"] == "dose_matched"
+    assert res["threshold"]["value"] == res["dose_matched_threshold"]
+    assert res["changed_share"] == pytest.approx(editing.PAPER_CHANGED_SHARE, rel=0.3)
+    assert abs(res["expected_changes"]["z"]) < 4
+    gens = res["generations"]
+    assert len(gens["flagged_share"]) >= 2 and gens["flagged_share"][-1] < gens["flagged_share"][0]
+    assert set(res["dose"]) >= {"0.5", "0.9", "0.99"}
+    stage = paths.stage_dir("smoke", "04_editing")
+    manifest = json.loads((stage / res["outputs"]["manifest"]).read_text())
+    once = [r for _, r in io.iter_records(stage / res["outputs"]["edited_once"])]
+    twice = [r for _, r in io.iter_records(stage / res["outputs"]["edited_twice"])]
+    assert manifest["datasets"][0]["documents"] == len(once) == len(twice) == res["documents"]
+    assert sum(a["text"] != b["text"] for a, b in zip(once, twice)) > 0
+    assert [r["id"] for r in once] == [r["id"] for r in twice]

@@ -280,6 +280,13 @@ def dose_curve(probs: np.ndarray, change: np.ndarray, thresholds: Sequence[float
     return out
 
 
+def dose_by_threshold(curve: list[dict]) -> dict[str, dict]:
+    """The dose curve as results.json keeps it: threshold -> flagged, changed (shares of all
+    scored tokens) and changed_of_flagged."""
+    return {f"{r['threshold']:g}": {"flagged": r["flagged_share"], "changed": r["changed_share"],
+                                    "changed_of_flagged": r["changed_share_of_flagged"]} for r in curve}
+
+
 def _threshold_for(probs_desc: np.ndarray, count: int) -> float:
     """A threshold that flags exactly the ``count`` most probable tokens, placed halfway to
     the next one so no probability sits on it."""
@@ -684,15 +691,6 @@ def generations_summary(res: dict) -> str:
     )
 
 
-def dose_summary(res: dict) -> str:
-    rows = {f"{r['threshold']:g}": r for r in res["dose"]}
-    parts = [f"p = {t}: {_pct(r['flagged_share'], 2)} flagged, {_pct(r['changed_share'], 2)} changed"
-             for t, r in rows.items() if t in ("0.5", "0.9", "0.99", "0.999")]
-    return ("From the one scoring pass, expected shares of all scored tokens: " + "; ".join(parts) + ". "
-            f"The dose-matched threshold is {res['dose_matched_threshold']:.4f}, the flag-matched one "
-            f"{res['flag_matched_threshold']:.4f}.")
-
-
 def throughput_summary(res: dict) -> str:
     t = res["throughput"]
     where = "the CPU" if t["device"] == "cpu" else t["device"].upper()
@@ -707,8 +705,8 @@ def claims(res: dict) -> dict:
 
     iv = res["intervals"]["percent"]
     at99 = res["share_at_least"]["0.99"]
-    d99 = next((r for r in res["dose"] if r["threshold"] == PAPER_THRESHOLD), None)
-    cof = d99["changed_share_of_flagged"] if d99 else None
+    d99 = res["dose"].get(f"{PAPER_THRESHOLD:g}")
+    cof = d99["changed_of_flagged"] if d99 else None
     n99 = round(at99 * res["scored_tokens"])
     lo, hi = PAPER_CHANGED_OF_FLAGGED
     g = res["generations"]
