@@ -605,6 +605,17 @@ def _pct(x, digits=1) -> str:
     return "n/a" if x is None else f"{100 * x:.{digits}f}%"
 
 
+def method_summary() -> str:
+    """The paper's settings and what they imply, from this module's constants."""
+    lo, hi = PAPER_CHANGED_OF_FLAGGED
+    return (f"The paper edits at $p = {PAPER_THRESHOLD}$ and draws from the top $k = {PAPER_K}$ candidates with "
+            f"$\\beta = {PAPER_BETA}$ (the official script's setting; the paper does not state $\\beta$). Its prior "
+            f"flags {_pct(PAPER_FLAGGED_SHARE)} of the tokens (Table 15), and at these settings only about "
+            f"{lo:.0%}–{hi:.0%} of the flagged tokens are drawn differently, so roughly "
+            f"{_pct(PAPER_FLAGGED_SHARE * lo)}–{_pct(PAPER_FLAGGED_SHARE * hi)} of all tokens change per pass: "
+            f"this chapter matches the upper end, {_pct(PAPER_CHANGED_SHARE, 0)}.")
+
+
 def u_shape_summary(res: dict) -> str:
     iv, q = res["intervals"], res["quantiles"]
     lo, hi = iv["percent"][0], iv["percent"][-1]
