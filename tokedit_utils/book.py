@@ -126,10 +126,14 @@ _TYPES = {"str": str, "int": int, "float": (int, float), "bool": bool, "list": (
 
 def matches_declared(value, declared: str) -> bool:
     """Whether ``value`` has one of the types of ``declared`` (``str | list[str] | None``);
-    ``list[T]`` checks the items too."""
+    ``list[T]`` checks the items too, and a quoted literal (``float | "dose_matched"``) admits
+    exactly that string."""
     for part in (p.strip() for p in _split_union(declared)):
         name, _, inner = part.partition("[")
-        if name == "None":
+        if len(part) > 1 and part[0] == part[-1] and part[0] in "'\"":
+            if value == part[1:-1]:
+                return True
+        elif name == "None":
             if value is None:
                 return True
         elif name not in _TYPES:
