@@ -118,3 +118,20 @@ def test_pooled_bootstrap_reads_the_summed_counts():
     diff = ss.bootstrap_difference(flat, peaked, ss.entropy_bits, n_boot=50, pooled=True)
     assert diff["diff"] == pytest.approx(2.0 - ss.entropy_bits([10, 1, 1, 1]))
     assert ss.interval_verdict(diff, +1) == stats.REPRODUCED
+
+
+def test_repeat_blocks_cycles_the_subset_to_the_budget():
+    import datasets
+
+    blocks = datasets.Dataset.from_dict({"input_ids": [[1, 1], [2, 2], [3, 3]]})
+    out = ss.repeat_blocks(blocks, 7)
+    assert [b[0] for b in out["input_ids"]] == [1, 2, 3, 1, 2, 3, 1]
+
+
+def test_student_recipe_keeps_only_what_the_helper_takes():
+    from tokedit_utils import collapse
+
+    record = {"n_layer": 2, "n_embd": 64, "n_head": 2, "block_size": 128, "epochs": 2, "learning_rate": 3e-3,
+              "batch_size": 32, "parameters": 370_000, "tokens_seen": 401_408}
+    assert ss.student_kwargs(record, collapse.train_student) == {
+        "n_layer": 2, "n_embd": 64, "n_head": 2, "block_size": 128, "epochs": 2, "learning_rate": 3e-3, "batch_size": 32}
