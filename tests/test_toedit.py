@@ -596,7 +596,7 @@ def test_cli_roundtrip_formats_and_stats(prior_dir, texts, tmp_path):
     assert out[0]["meta"] == 0
     stats = json.loads((tmp_path / "out.stats.json").read_text())
     assert stats["documents"] == len(texts) + 1 and stats["empty_documents"] == 1
-    assert len(stats["histogram"]["table6"]["counts"]) == 10
+    assert sum(stats["histogram"]["table6"]["counts"]) == stats["scored"] > 0
     assert not list(tmp_path.glob("*.partial*")) and not list(tmp_path.glob("*.progress.json"))
     # gz in, parquet out, same texts
     gz = tmp_path / "in.jsonl.gz"
@@ -695,7 +695,7 @@ def test_half_precision_prior(gpt2, tok, texts):
     threshold, _ = _quantile_threshold(ToEditor(half, tok), texts, 0.8)
     results = ToEditor(half, tok, threshold=threshold).edit_texts(texts, seed=0)
     assert sum(r.changed for r in results) > 0
-    assert all(isinstance(r.text, str) and r.text for r in results)
+    assert all((r.text != t) == (r.changed > 0) for r, t in zip(results, texts))
     untouched = ToEditor(half, tok, threshold=1.01).edit_texts(texts, seed=0)
     assert [r.text for r in untouched] == texts
 
