@@ -120,16 +120,3 @@ def test_unknown_notebook_and_profile_are_errors(toy):
         _run(toy)
     with pytest.raises(book.ChainError, match="unknown profile 'nosuch'"):
         _run(toy, profile="nosuch")
-
-
-def test_declared_parameter_types_are_enforced(tmp_path):
-    nbs = tmp_path / "notebooks"
-    nbs.mkdir()
-    _notebook(nbs / "01_x.ipynb", 'profile = "default"\nrule = "auto"  # float | "auto" | "other": how to pick\n'
-              'prior = None  # str | None\nplain = None  # None: anything goes\n', "pass")
-    assert book.declared_types(nbs / "01_x.ipynb") == {"rule": [float, "auto", "other"], "prior": [str, None]}
-    ok = {"01_x": {"rule": 0.99, "prior": "folder", "plain": [1]}}
-    assert book.check_overrides("p", ok, book.chain(nbs)) == []
-    assert book.check_overrides("p", {"01_x": {"rule": "0.99"}}, book.chain(nbs))
-    assert book.check_overrides("p", {"01_x": {"rule": True}}, book.chain(nbs))
-    assert book.check_overrides("p", {"01_x": {"prior": 3}}, book.chain(nbs))

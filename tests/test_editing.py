@@ -94,7 +94,7 @@ def test_probabilities_match_the_engine_and_each_token_is_counted_once(gpt2, tok
     for ours, theirs in zip(scored.probs, engine):
         np.testing.assert_array_equal(np.isnan(ours), np.isnan(theirs))
         np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-6)
-    probs, change = scored.flat()
+    probs, _ = scored.flat()
     # the histogram counts every scored token once: all tokens but each document's first
     counts = editing.histogram(probs, bins=300)["counts"]
     assert sum(counts) == sum(lengths) - len(texts) == scored.scored
@@ -210,7 +210,7 @@ def test_chapter1_max_docs_is_inferred_from_its_corpus_table():
 
 def test_smoke_chapter_results():
     """The chapter in the smoke profile: its results.json keys and what a smoke run can show."""
-    from tokedit_utils import book, io, paths
+    from tokedit_utils import book, paths
 
     book.run_chain("smoke", until="04_editing", log=lambda line: None)
     res = paths.read_results("smoke", "04_editing")
@@ -229,8 +229,8 @@ def test_smoke_chapter_results():
     assert set(res["dose"]) >= {"0.5", "0.9", "0.99"}
     stage = paths.stage_dir("smoke", "04_editing")
     manifest = json.loads((stage / res["outputs"]["manifest"]).read_text())
-    once = [r for _, r in io.iter_records(stage / res["outputs"]["edited_once"])]
-    twice = [r for _, r in io.iter_records(stage / res["outputs"]["edited_twice"])]
+    once, twice = ([json.loads(line) for line in gzip.open(stage / res["outputs"][name], "rt", encoding="utf-8")]
+                   for name in ("edited_once", "edited_twice"))
     assert manifest["datasets"][0]["documents"] == len(once) == len(twice) == res["documents"]
     assert sum(a["text"] != b["text"] for a, b in zip(once, twice)) > 0
     assert [r["id"] for r in once] == [r["id"] for r in twice]

@@ -16,14 +16,12 @@ from __future__ import annotations
 import argparse
 import ast
 import hashlib
-import io
 import json
 import os
 import shutil
 import subprocess
 import sys
 import time
-import tokenize
 from pathlib import Path
 
 import nbformat
@@ -96,56 +94,12 @@ def check_overrides(profile: str, overrides: dict[str, dict], notebooks: list[Pa
         for name, value in values.items():
             if name not in defaults:
                 problems.append(f"profile {profile!r}: {stem} has no parameter {name!r} in its parameters cell")
-            elif name in (declared := declared_types(by_stem[stem])):
-                if not any(_matches(kind, value) for kind in declared[name]):
-                    problems.append(f"profile {profile!r}: {stem}.{name} is declared "
-                                    f"{' | '.join(map(str, declared[name]))}, the override is {value!r}")
             elif not _same_kind(defaults[name], value):
                 problems.append(
                     f"profile {profile!r}: {stem}.{name} is {type(defaults[name]).__name__} by default, "
                     f"the override is {type(value).__name__} ({value!r})"
                 )
     return problems
-
-
-_TYPE_NAMES = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "dict": dict, "None": None}
-
-
-def declared_types(nb_path: Path) -> dict[str, list]:
-    """Parameters whose trailing comment declares a union of allowed types before any
-    colon, e.g. ``threshold = "dose_matched"  # float | "dose_matched" | "flag_matched"``:
-    ``{name: [float, "dose_matched", "flag_matched"]}`` (types, or quoted literal values)."""
-    nb = nbformat.read(nb_path, as_version=4)
-    cell = next(c for c in nb.cells if c.cell_type == "code" and "parameters" in c.metadata.get("tags", []))
-    comments = {tok.start[0]: tok.string.lstrip("#").strip()
-                for tok in tokenize.generate_tokens(io.StringIO(cell.source).readline) if tok.type == tokenize.COMMENT}
-    out = {}
-    for node in ast.parse(cell.source).body:
-        target = node.targets[0] if isinstance(node, ast.Assign) else getattr(node, "target", None)
-        comment = comments.get(getattr(node, "end_lineno", -1), "")
-        head = comment.split(":", 1)[0]
-        if target is None or "|" not in head:
-            continue
-        kinds = []
-        for part in (p.strip() for p in head.split("|")):
-            if part in _TYPE_NAMES:
-                kinds.append(_TYPE_NAMES[part])
-            elif len(part) > 1 and part[0] == part[-1] and part[0] in "'\"":
-                kinds.append(part[1:-1])
-            else:
-                kinds = None
-                break
-        if kinds:
-            out[target.id] = kinds
-    return out
-
-
-def _matches(kind, value) -> bool:
-    if kind is None or isinstance(kind, str) and not isinstance(kind, type):
-        return value == kind
-    if kind is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    return isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
 
 
 def _same_kind(default, value) -> bool:
@@ -155,6 +109,8 @@ def _same_kind(default, value) -> bool:
         return isinstance(default, bool) and isinstance(value, bool)
     if isinstance(default, (int, float)) and isinstance(value, (int, float)):
         return not (isinstance(default, int) and isinstance(value, float))
+    if isinstance(default, str) and isinstance(value, (int, float)):
+        return True  # a named mode ("dose_matched") or a number
     return isinstance(value, type(default))
 
 

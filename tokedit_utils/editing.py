@@ -81,9 +81,14 @@ def chapter1_max_docs(ch1_results: dict, full_counts: dict[str, dict[str, int]])
     return max(n for splits in seen.values() for n in splits.values())
 
 
-def human_corpus(ch1_results: dict):
-    """The human corpus exactly as chapter 1 split and limited it (the embedded corpus)."""
+def human_corpus(profile: str, ch1_results: dict):
+    """The human corpus exactly as chapter 1 split and limited it: through chapter 1's
+    recorded corpus settings where the package can reload them, else the embedded corpus
+    with chapter 1's ``max_docs_per_domain`` (checked against its document counts)."""
     from . import data
+
+    if "corpus_settings" in ch1_results and hasattr(data, "load_chapter1_corpus"):
+        return data.load_chapter1_corpus(profile)
 
     full = data.load_embedded_corpus()
     full_counts: dict[str, dict[str, int]] = {}
@@ -561,7 +566,7 @@ def write_outputs(out_dir, train, passes: Sequence[Sequence], *, threshold: floa
     the edited text), with ``edited/MANIFEST.json``. Paths are relative to ``out_dir``."""
     from pathlib import Path
 
-    from .io import write_records
+    from .data import write_jsonl_gz
     from .paths import write_json
 
     folder = Path(out_dir) / "edited"
@@ -571,7 +576,7 @@ def write_outputs(out_dir, train, passes: Sequence[Sequence], *, threshold: floa
     for n, results in enumerate(passes, start=1):
         path = f"edited/edited_{n}.jsonl.gz"
         records = ({**{c: meta[c][i] for c in columns}, "text": r.text} for i, r in enumerate(results))
-        write_records(Path(out_dir) / path, records)
+        write_jsonl_gz(Path(out_dir) / path, records)
         datasets_.append({"name": f"edited_{n}", "path": path, "edits": n, "table16_generation": n,
                           "table15_generation": n + 1, "documents": len(results),
                           "characters": sum(len(r.text) for r in results),
