@@ -198,16 +198,6 @@ def test_diff_html_shows_every_change():
     assert page.count("<tr>") == 2 and "<del>" in page
 
 
-def test_chapter1_max_docs_is_inferred_from_its_corpus_table():
-    full = {"a": {"train": 10, "test": 3}, "b": {"train": 7, "test": 2}}
-    as_is = {"corpus": {d: {s: {"documents": n} for s, n in v.items()} for d, v in full.items()}}
-    assert editing.chapter1_max_docs(as_is, full) is None
-    limited = {"corpus": {"a": {"train": {"documents": 4}, "test": {"documents": 3}},
-                          "b": {"train": {"documents": 4}, "test": {"documents": 2}}}}
-    assert editing.chapter1_max_docs(limited, full) == 4
-    assert editing.chapter1_max_docs({**limited, "max_docs_per_domain": 9}, full) == 9
-
-
 def test_smoke_chapter_results():
     """The chapter in the smoke profile: its results.json keys and what a smoke run can show."""
     from tokedit_utils import book, paths
