@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 import random
 import re
+from pathlib import Path
 from typing import Sequence
 
 import datasets
@@ -41,7 +42,9 @@ import torch
 import torch.nn.functional as F
 
 from . import data, tasks
+from .io import write_records
 
+CHOICE_TASK = "tokedit_sft_choice"  # lm-eval task; template in tokedit_utils/lm_eval_tasks/
 PROMPT_TEMPLATE = "### Instruction:\n{instruction}\n\n### Response:\n"
 KINDS = ("wordnet", "devils-dictionary", "python-docs", "shakespeare")
 IGNORE_INDEX = -100
@@ -231,3 +234,10 @@ def build_choice_items(records: Sequence[dict], n_items: int, n_choices: int = 4
             items.append({"id": f"{kind}-{len(items):04d}", "kind": kind, "pair_id": r["id"], "context": r["prompt"],
                           "choices": others, "label": label})
     return items
+
+
+def write_choice_task(task_dir: str | Path, items: Sequence[dict]) -> Path:
+    """The items as JSONL beside their lm-eval YAML (for :func:`tokedit_utils.tasks.evaluate`)."""
+    path = Path(task_dir) / f"{CHOICE_TASK}.jsonl"
+    write_records(path, items)
+    return tasks.write_task_yamls(task_dir, {CHOICE_TASK: path})
