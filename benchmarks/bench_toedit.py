@@ -25,18 +25,35 @@ seconds. So the texts are cut into chunks of ``--chunk`` documents; each repeat 
 best time per chunk over the repeats, and the rates are total tokens over the sum of those
 best times. A slow spell then hits one chunk of one repeat, not a whole method.
 
+With ``--scale`` it also runs the editing command in child processes on a corpus of
+``--scale-docs`` documents and on the same documents repeated ten times (new ids), and prints:
+
+  * the peak resident memory (RSS) of the single-process command on each: editing streams
+    ``--chunk-docs`` records at a time, so the larger corpus should not need more memory;
+  * the wall time of ``python -m tokedit_utils.toedit`` against the same command with
+    ``--executor local --tasks 1 --workers 1`` (datatrove reader -> step -> writer) on the
+    larger corpus, as tokens per second of each whole command: datatrove's overhead.
+
 Without ``--model`` it uses ``runs/default/01_corpora/teacher`` (the default prior: the
 chapter-1 teacher) if it exists, else builds a GPT-2 of the teacher's shape (read from the
 parameters of ``notebooks/01_corpora.ipynb``) with random weights and a BPE tokenizer
 trained on the embedded corpus; the threshold is then set to flag 12.5% of tokens (the
 paper's Table 15 rate), because random weights never reach 0.99.
+
+Only torch, transformers, tokenizers and numpy are needed (no ``datasets``, ``papermill``
+or ``datatrove``; ``--scale`` needs datatrove in the child it starts), so it runs as is on
+a bare GPU machine: ``benchmarks/gpu_check.sh``.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -47,22 +64,31 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from tokedit_utils import data  # noqa: E402
+from tokedit_utils import session  # noqa: E402
+from tokedit_utils.records import iter_records  # noqa: E402
 from tokedit_utils.toedit import ToEditor, load_prior, token_probabilities  # noqa: E402
+from tokedit_utils.toedit.scoring import Layout  # noqa: E402
 
 TEACHER = ROOT / "runs" / "default" / "01_corpora" / "teacher"
 
 
+def corpus_records() -> list[dict]:
+    """The embedded corpus, domain files in name order (what ``data`` reads, without ``datasets``)."""
+    return [record for path in sorted((ROOT / "data" / "corpus").glob("*.jsonl.gz"))
+            for _, record in iter_records(path)]
+
+
 def corpus_texts() -> list[str]:
-    return [record["text"] for record in data._read_embedded()]
+    return [record["text"] for record in corpus_records()]
 
 
 def teacher_shape() -> dict:
-    """The default teacher's shape: the parameters of the chapter-1 notebook."""
-    import papermill
-
-    params = papermill.inspect_notebook(str(ROOT / "notebooks" / "01_corpora.ipynb"))
-    value = lambda name: int(params[name]["default"])  # noqa: E731
+    """The default teacher's shape: the parameters cell of the chapter-1 notebook."""
+    notebook = json.loads((ROOT / "notebooks" / "01_corpora.ipynb").read_text())
+    cell = next(c for c in notebook["cells"] if "parameters" in c.get("metadata", {}).get("tags", ()))
+    params = {node.targets[0].id: ast.literal_eval(node.value) for node in ast.parse("".join(cell["source"])).body
+              if isinstance(node, ast.Assign)}
+    value = lambda name: int(params[name])  # noqa: E731
     return {"layers": value("teacher_layers"), "width": value("teacher_width"), "heads": value("teacher_heads"),
             "context": value("block_size"), "vocab": value("vocab_size")}
 
@@ -82,29 +108,25 @@ def sync(editor: ToEditor) -> None:
 
 
 def layout(editor: ToEditor, texts):
-    docs = editor._prepare(texts, [f"id:{i}" for i in range(len(texts))], None, 0, 1)
-    lengths = np.asarray([len(d.ids) for d in docs])
-    starts = np.concatenate([[0], np.cumsum(lengths)])
-    flat = torch.from_numpy(np.concatenate([d.ids for d in docs]))
-    editable = torch.from_numpy(np.concatenate([d.editable for d in docs]))
-    return docs, starts, flat, editable
+    docs = editor.prepare(texts, [f"id:{i}" for i in range(len(texts))])
+    return docs, Layout.of(docs)
 
 
 @torch.inference_mode()
 def forward_only(editor: ToEditor, texts, normalize: bool = False) -> tuple[float, int]:
     """(a) the model calls alone; with ``normalize``, (a') also P(x_i) from their logits."""
-    docs, starts, flat, editable = layout(editor, texts)
+    docs, lay = layout(editor, texts)
     dev = editor.device
-    batches = [(inp.to(dev), att.to(dev), keep.to(dev), flat[gidx].to(dev)) for inp, att, keep, gidx in
-               editor._batches(docs, flat, editable, starts)]
+    batches = [(inp.to(dev), att.to(dev), keep.to(dev), lay.ids[gidx].to(dev)) for inp, att, keep, gidx in
+               editor.batches(docs, lay)]
     sync(editor)
     t0 = time.perf_counter()
     for inp, att, keep, target in batches:
-        logits = editor._logits(inp, att, keep)
+        logits = editor.logits(inp, att, keep)
         if normalize:
             token_probabilities(logits, target)
     sync(editor)
-    return time.perf_counter() - t0, int(len(flat))
+    return time.perf_counter() - t0, int(len(lay.ids))
 
 
 def engine(editor: ToEditor, texts):
@@ -135,13 +157,14 @@ def python_loop(editor: ToEditor, texts, threshold: float, k: int, beta: float) 
         return rng.choice(words, 1, p=weights / weights.sum())  # seeded, unlike the original's np.random
 
     t0 = time.perf_counter()
-    docs, starts, flat, editable = layout(editor, texts)
+    docs, lay = layout(editor, texts)
+    flat, starts = lay.ids, lay.starts
     new_ids = flat.tolist()
     forward_s = 0.0
-    for inp, att, keep, gidx in editor._batches(docs, flat, editable, starts):
+    for inp, att, keep, gidx in editor.batches(docs, lay):
         dev = editor.device
         t1 = time.perf_counter()
-        logits = editor._logits(inp.to(dev), att.to(dev), keep.to(dev))
+        logits = editor.logits(inp.to(dev), att.to(dev), keep.to(dev))
         forward_s += time.perf_counter() - t1
         logprobs = torch.log_softmax(logits.float(), dim=-1)
         actual_ids = flat[gidx]
@@ -159,6 +182,136 @@ def python_loop(editor: ToEditor, texts, threshold: float, k: int, beta: float) 
     return time.perf_counter() - t0, forward_s, int(len(flat))
 
 
+def measure(editor: ToEditor, chunks, threshold: float, repeats: int) -> dict:
+    """Rates (tokens/s) of (a), (a'), (b), (c) and of b's and c's after-forward work."""
+
+    def run(method, chunk):
+        if method in "an":
+            seconds, _ = forward_only(editor, chunk, normalize=method == "n")
+            return seconds, seconds
+        if method == "b":
+            seconds, forward, results = engine(editor, chunk)
+            flagged[0] += sum(r.flagged for r in results)
+            flagged[1] += sum(r.scored for r in results)
+            return seconds, forward
+        seconds, forward, _ = python_loop(editor, chunk, threshold, editor.k, editor.beta)
+        return seconds, forward
+
+    tokens = sum(forward_only(editor, chunk)[1] for chunk in chunks)  # also a warm-up
+    methods = "anbc"  # n: (a') forward + normalization
+    best = {key: np.full(len(chunks), np.inf) for key in (*methods, "b_post", "c_post")}
+    flagged = [0, 0]
+    for rep in range(repeats):
+        spent = dict.fromkeys(methods, 0.0)
+        for j, chunk in enumerate(chunks):
+            shift = (rep + j) % len(methods)
+            for method in methods[shift:] + methods[:shift]:
+                seconds, forward = run(method, chunk)
+                spent[method] += seconds
+                best[method][j] = min(best[method][j], seconds)
+                if method in "bc":
+                    best[method + "_post"][j] = min(best[method + "_post"][j], seconds - forward)
+        print(f"  repeat {rep + 1}: " + ", ".join(f"{m} {spent[m]:.2f} s" for m in methods))
+    rate = {key: tokens / value.sum() for key, value in best.items()}
+    print(f"texts: {sum(map(len, chunks))} documents in {len(chunks)} chunks, {tokens:,} tokens, "
+          f"{flagged[0] / max(flagged[1], 1):.1%} flagged")
+    print(f"(a) forward pass alone      : {rate['a']:>10,.0f} tokens/s")
+    print(f"(a') forward + P(x_i)       : {rate['n']:>10,.0f} tokens/s  (the log-softmax any scorer needs)")
+    print(f"(b) ToEdit engine           : {rate['b']:>10,.0f} tokens/s")
+    print(f"(c) per-token Python loop   : {rate['c']:>10,.0f} tokens/s")
+    print(f"b/a = {rate['b'] / rate['a']:.3f}   b/a' = {rate['b'] / rate['n']:.3f}   b/c = {rate['b'] / rate['c']:.2f}   "
+          f"(ceiling of b/c for any engine that runs this forward pass, a/c = {rate['a'] / rate['c']:.2f})")
+    print(f"everything but the model calls (tokenize, score, flag, sample, rebuild; measured inside b and c): "
+          f"engine {rate['b_post']:,.0f} tokens/s, loop {rate['c_post']:,.0f} tokens/s "
+          f"({rate['b_post'] / rate['c_post']:.1f}x)")
+    return rate
+
+
+PEAK_RSS = """
+import atexit, os, runpy, sys
+def report():  # VmHWM: this process's own peak RSS (ru_maxrss would include the parent's at fork)
+    with open("/proc/self/status") as status, open(os.environ["BENCH_PEAK_RSS"], "w") as out:
+        out.write(next(line for line in status if line.startswith("VmHWM")).split()[1])
+atexit.register(report)
+sys.argv = sys.argv[1:]
+runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+"""
+
+
+def run_child(module: str, argv: list[str]) -> tuple[float, float]:
+    """Run ``python -m module argv`` in a child process: its wall time (s) and peak RSS (MiB)."""
+    with tempfile.NamedTemporaryFile() as peak, tempfile.TemporaryFile() as err:
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "BENCH_PEAK_RSS": peak.name}
+        t0 = time.perf_counter()
+        done = subprocess.run([sys.executable, "-c", PEAK_RSS, module, *argv], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=err)
+        seconds = time.perf_counter() - t0
+        if done.returncode:
+            err.seek(0)
+            raise RuntimeError(f"python -m {module} failed:\n{err.read().decode()[-3000:]}")
+        return seconds, int(Path(peak.name).read_text()) / 1024
+
+
+def scale_checks(prior: str, records: list[dict], threshold: float, args) -> dict:
+    """Peak RSS on a corpus and on it repeated 10x (child processes); datatrove's local
+    executor with 1 task against the plain command (in this process, imports done, and as
+    whole commands)."""
+    import contextlib
+    import io
+
+    from tokedit_utils import cluster
+    from tokedit_utils.toedit import cli
+
+    work = Path(tempfile.mkdtemp(prefix="bench-toedit-"))
+    small = records[:: max(len(records) // args.scale_docs, 1)][: args.scale_docs]
+    large = [{**r, "id": f"{r['id']}#{k}"} for k in range(10) for r in small]
+    (work / "large").mkdir()
+    for name, recs in (("small.jsonl", small), ("large/large.jsonl", large)):
+        (work / name).write_text("".join(json.dumps(r) + "\n" for r in recs))
+    edit = ["--model", prior, "--threshold", repr(threshold), "--chunk-docs", str(args.chunk_docs),
+            "--batch-size", str(args.batch_sizes[0]), "--seed", "0", "--no-progress"]
+    edit += ["--device", args.device] if args.device else []
+    edit += ["--dtype", args.dtype] if args.dtype else []
+    plain = lambda src, out: ["--input", str(src), "--output", str(out), *edit]  # noqa: E731
+    scaled = lambda out: ["--executor", "local", "--tasks", "1", "--workers", "1",  # noqa: E731
+                          "--input", str(work / "large"), "--output", str(out), *edit]
+
+    wall, rss = {}, {}
+    wall["small"], rss["small"] = run_child("tokedit_utils.toedit", plain(work / "small.jsonl", work / "s.jsonl"))
+    wall["plain"], rss["plain"] = run_child("tokedit_utils.toedit", plain(work / "large/large.jsonl",
+                                                                          work / "p.jsonl"))
+    wall["datatrove"], rss["datatrove"] = run_child("tokedit_utils.cluster", scaled(work / "d"))
+    tokens = json.loads((work / "p.stats.json").read_text())["tokens"]
+    lines = lambda path: sorted(path.read_text().splitlines())  # noqa: E731
+    same = lines(work / "p.jsonl") == lines(work / "d" / "00000.jsonl")
+
+    best = {"plain": np.inf, "datatrove": np.inf}
+    for rnd in range(args.rounds):  # alternating, best of each: the machine's speed drifts
+        for arm in (("plain", "datatrove") if rnd % 2 == 0 else ("datatrove", "plain")):
+            out = work / f"{arm}-{rnd}"
+            t0 = time.perf_counter()
+            with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+                if arm == "plain":
+                    cli.run(cli.build_parser().parse_args(plain(work / "large/large.jsonl", f"{out}.jsonl")))
+                else:
+                    cluster.run(cluster.build_parser().parse_args(scaled(out)))
+            best[arm] = min(best[arm], time.perf_counter() - t0)
+
+    print(f"--- scale: {len(small)} documents, and the same repeated 10 times with new ids: {len(large)} "
+          f"documents, {tokens:,} tokens; --chunk-docs {args.chunk_docs}")
+    print(f"peak RSS of the command (child processes): {rss['small']:.0f} MiB on {len(small)} documents, "
+          f"{rss['plain']:.0f} MiB on {len(large)}: 10x/1x = {rss['plain'] / rss['small']:.3f}; "
+          f"datatrove local, 1 task: {rss['datatrove']:.0f} MiB")
+    print(f"editing {len(large)} documents, in this process (model load, read, edit, write), best of "
+          f"{args.rounds}: plain {tokens / best['plain']:,.0f} tokens/s ({best['plain']:.1f} s), datatrove "
+          f"local 1 task {tokens / best['datatrove']:,.0f} tokens/s ({best['datatrove']:.1f} s): "
+          f"datatrove/plain = {best['plain'] / best['datatrove']:.3f}")
+    print(f"whole commands (child processes, imports included, one run each): plain {wall['plain']:.1f} s, "
+          f"datatrove {wall['datatrove']:.1f} s: datatrove/plain = {wall['plain'] / wall['datatrove']:.3f}; "
+          f"same records: {same}")
+    return {"rss_ratio": rss["plain"] / rss["small"], "datatrove_ratio": best["plain"] / best["datatrove"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="prior folder or hub id (default: the chapter-1 teacher, else a model of its shape)")
@@ -171,17 +324,24 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=60, help="documents from the embedded corpus (default 60)")
     parser.add_argument("--chunk", type=int, default=5, help="documents per timed chunk (default 5)")
     parser.add_argument("--repeats", type=int, default=3, help="timing repeats; the best per chunk is kept")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", default="32",
+                        help="windows per forward pass; several, comma-separated, are measured in turn")
     parser.add_argument("--threshold", type=float, help="default 0.99 (a trained prior) or the 87.5th percentile")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--scale", action="store_true",
+                        help="also: peak RSS small vs 10x corpus, datatrove local vs the plain command")
+    parser.add_argument("--scale-docs", type=int, default=48, help="documents of the small corpus (default 48)")
+    parser.add_argument("--chunk-docs", type=int, default=16, help="--chunk-docs of the commands (default 16)")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds of the two commands (default 2)")
     args = parser.parse_args()
+    args.batch_sizes = [int(b) for b in str(args.batch_size).split(",")]
+    session.tune_cpu_allocator()  # as the command and the notebooks do
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    if (args.device or "cpu") == "cuda":
-        torch.cuda.reset_peak_memory_stats()
 
-    texts_all = corpus_texts()
+    records = corpus_records()
+    texts_all = [r["text"] for r in records]
     device = args.device or "cpu"
     model_path = None if args.from_config else args.model or (str(TEACHER) if TEACHER.exists() else None)
     if model_path:
@@ -203,7 +363,7 @@ def main() -> None:
     step = max(len(texts_all) // args.docs, 1)
     texts = texts_all[::step][: args.docs]
     chunks = [texts[i:i + args.chunk] for i in range(0, len(texts), args.chunk)]
-    editor = ToEditor(model, tokenizer, batch_size=args.batch_size)
+    editor = ToEditor(model, tokenizer, batch_size=args.batch_sizes[0])
     threshold = args.threshold
     if threshold is None:
         threshold = 0.99
@@ -212,51 +372,42 @@ def main() -> None:
             threshold = float(np.nanquantile(probs, 0.875))
     editor.threshold = threshold
     where = f"cpu ({torch.get_num_threads()} threads)" if editor.device.type == "cpu" else str(editor.device)
+    import transformers
+
+    print(f"torch {torch.__version__}, transformers {transformers.__version__}")
     print(f"device: {where}, dtype {next(model.parameters()).dtype}, params "
           f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M, context {editor.context}, stride {editor.stride}, "
-          f"batch {args.batch_size} windows, threshold {threshold:.4g}, top-k k={editor.k} beta={editor.beta}")
+          f"threshold {threshold:.4g}, top-k k={editor.k} beta={editor.beta}")
 
-    def run(method, chunk):
-        if method in "an":
-            seconds, _ = forward_only(editor, chunk, normalize=method == "n")
-            return seconds, seconds
-        if method == "b":
-            seconds, forward, results = engine(editor, chunk)
-            flagged[0] += sum(r.flagged for r in results)
-            flagged[1] += sum(r.scored for r in results)
-            return seconds, forward
-        seconds, forward, _ = python_loop(editor, chunk, threshold, editor.k, editor.beta)
-        return seconds, forward
+    cuda = editor.device.type == "cuda"
+    for batch_size in args.batch_sizes:
+        editor.batch_size = batch_size
+        if cuda:
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+            resident = torch.cuda.memory_allocated()
+        print(f"--- batch {batch_size} windows of up to {editor.context} tokens")
+        rate = measure(editor, chunks, threshold, args.repeats)
+        if cuda:
+            peak = torch.cuda.max_memory_allocated()
+            print(f"peak GPU memory at batch {batch_size}: {peak / 2**30:.2f} GiB = {resident / 2**30:.2f} GiB "
+                  f"resident (weights) + {(peak - resident) / 2**30:.2f} GiB for one batch's activations "
+                  f"and logits")
+        print(f"target b/a' >= 0.9: {'met' if rate['b'] / rate['n'] >= 0.9 else 'NOT met'} "
+              f"({rate['b'] / rate['n']:.3f}); after-forward work engine/loop >= 2: "
+              f"{'met' if rate['b_post'] / rate['c_post'] >= 2 else 'NOT met'} "
+              f"({rate['b_post'] / rate['c_post']:.1f}x)")
 
-    tokens = sum(forward_only(editor, chunk)[1] for chunk in chunks)  # also a warm-up
-    methods = "anbc"  # n: (a') forward + normalization
-    best = {key: np.full(len(chunks), np.inf) for key in (*methods, "b_post", "c_post")}
-    flagged = [0, 0]
-    for rep in range(args.repeats):
-        spent = dict.fromkeys(methods, 0.0)
-        for j, chunk in enumerate(chunks):
-            shift = (rep + j) % len(methods)
-            for method in methods[shift:] + methods[:shift]:
-                seconds, forward = run(method, chunk)
-                spent[method] += seconds
-                best[method][j] = min(best[method][j], seconds)
-                if method in "bc":
-                    best[method + "_post"][j] = min(best[method + "_post"][j], seconds - forward)
-        print(f"  repeat {rep + 1}: " + ", ".join(f"{m} {spent[m]:.2f} s" for m in methods))
-    rate = {key: tokens / value.sum() for key, value in best.items()}
-    print(f"texts: {len(texts)} documents in {len(chunks)} chunks, {tokens:,} tokens, "
-          f"{flagged[0] / max(flagged[1], 1):.1%} flagged")
-    print(f"(a) forward pass alone      : {rate['a']:>10,.0f} tokens/s")
-    print(f"(a') forward + P(x_i)       : {rate['n']:>10,.0f} tokens/s  (the log-softmax any scorer needs)")
-    print(f"(b) ToEdit engine           : {rate['b']:>10,.0f} tokens/s")
-    print(f"(c) per-token Python loop   : {rate['c']:>10,.0f} tokens/s")
-    print(f"b/a = {rate['b'] / rate['a']:.3f}   b/a' = {rate['b'] / rate['n']:.3f}   b/c = {rate['b'] / rate['c']:.2f}   "
-          f"(ceiling of b/c for any engine that runs this forward pass, a/c = {rate['a'] / rate['c']:.2f})")
-    print(f"everything but the model calls (tokenize, score, flag, sample, rebuild; measured inside b and c): "
-          f"engine {rate['b_post']:,.0f} tokens/s, loop {rate['c_post']:,.0f} tokens/s "
-          f"({rate['b_post'] / rate['c_post']:.1f}x)")
-    if editor.device.type == "cuda":
-        print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
+    if args.scale:
+        prior = model_path
+        if prior is None:  # the commands load the prior from a folder
+            prior = tempfile.mkdtemp(prefix="bench-prior-")
+            model.save_pretrained(prior)
+            tokenizer.save_pretrained(prior)
+        ratios = scale_checks(prior, records, threshold, args)
+        print(f"target peak RSS 10x within 10%: {'met' if ratios['rss_ratio'] <= 1.1 else 'NOT met'} "
+              f"({ratios['rss_ratio']:.3f}); target datatrove local 1 task within 10% of the plain command: "
+              f"{'met' if ratios['datatrove_ratio'] >= 0.9 else 'NOT met'} ({ratios['datatrove_ratio']:.3f})")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
     make refresh-references      (or: .venv/bin/python tests/make_references.py)
 
 Runs the chain in the smoke profile in a temporary runs folder, then keeps, for each
-executed notebook, only the outputs of cells marked ``# NBVAL_CHECK_OUTPUT`` (nbval's lax
+executed notebook, only the outputs of cells tagged ``nbval-check-output`` (nbval's lax
 mode compares just those). Commit the result together with the notebook change.
 """
 
@@ -18,14 +18,14 @@ import nbformat
 
 HERE = Path(__file__).resolve().parent
 REFERENCES = HERE / "notebooks"
-MARK = "# NBVAL_CHECK_OUTPUT"
+TAG = "nbval-check-output"
 
 
 def strip_unchecked(nb):
     for cell in nb.cells:
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
-        if cell.cell_type == "code" and not cell.source.lstrip().startswith(MARK):
+        if cell.cell_type == "code" and TAG not in cell.metadata.get("tags", []):
             cell.outputs = []
             cell.execution_count = None
     nb.metadata.pop("papermill", None)

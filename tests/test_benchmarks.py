@@ -12,20 +12,42 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(script, *args):
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args], capture_output=True,
-                          text=True, timeout=300, cwd=ROOT)
+# runs a script in a python where these cannot be imported (a bare GPU machine's python3)
+WITHOUT = """
+import runpy, sys
+for name in ("datasets", "papermill", "lm_eval", "datatrove"):
+    sys.modules[name] = None
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def run(script, *args, bare=False):
+    prefix = [sys.executable, "-c", WITHOUT] if bare else [sys.executable]
+    done = subprocess.run([*prefix, str(ROOT / "benchmarks" / script), *args], capture_output=True,
+                          text=True, timeout=600, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
 
 
-def test_bench_toedit_prints_every_ratio():
-    out = run("bench_toedit.py", "--from-config", "1,32,2,64", "--docs", "4", "--chunk", "2", "--repeats", "1")
+def test_bench_toedit_prints_every_ratio_without_datasets():
+    out = run("bench_toedit.py", "--from-config", "1,32,2,64", "--docs", "4", "--chunk", "2", "--repeats", "1",
+              "--batch-size", "4,16", bare=True)
+    assert re.findall(r"^--- batch (\d+) windows", out, re.M) == ["4", "16"], out
     ratios = dict(re.findall(r"(b/a'?|b/c|a/c) = ([0-9.]+)", out))
     assert set(ratios) == {"b/a", "b/a'", "b/c", "a/c"}, out
     assert all(float(v) > 0 for v in ratios.values())
     flagged = float(re.search(r"([0-9.]+)% flagged", out).group(1))
     assert 5 < flagged < 25, out  # a random prior: the threshold flags about 12.5% of tokens
+
+
+def test_bench_toedit_scale_checks():
+    out = run("bench_toedit.py", "--from-config", "1,32,2,64", "--docs", "2", "--chunk", "2", "--repeats", "1",
+              "--scale", "--scale-docs", "3", "--chunk-docs", "2", "--rounds", "1")
+    assert "same records: True" in out, out  # datatrove's output is the plain command's
+    rss = re.search(r"on 30: 10x/1x = ([0-9.]+)", out)
+    assert rss and 0.5 < float(rss.group(1)) < 2, out
+    assert re.search(r"datatrove/plain = [0-9.]+", out), out
 
 
 def test_bench_allocator_compares_both_arms():

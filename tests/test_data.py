@@ -139,3 +139,108 @@ def test_parquet_without_text_column(tmp_path):
     pd.DataFrame({"body": ["a"]}).to_parquet(tmp_path / "p.parquet")
     with pytest.raises(data.CorpusFormatError, match="no column 'text'"):
         data.load_corpus(tmp_path / "p.parquet")
+
+
+# ------------------------------------------------------------------ the work rule and corpus shapes
+
+
+def _book_corpus(n_works=6, chapters=4, domain="novels"):
+    """Path-like ids of a reader's corpus: collection/author/book/chapter/partN."""
+    return [{"id": f"lib/author{w % 2}/book{w}/ch{c}/part1", "book": f"book{w}", "domain": domain,
+             "text": f"chapter {c} of book {w} " * (5 + w)} for w in range(n_works) for c in range(chapters)]
+
+
+def _splits_of(dd, column):
+    out = {}
+    for split in data.SPLITS:
+        for value in dd[split][column]:
+            out.setdefault(value, set()).add(split)
+    return out
+
+
+def test_work_field_keeps_works_whole_and_split_is_deterministic(tmp_path):
+    path = _write_jsonl(tmp_path / "books.jsonl", [json.dumps(r) for r in _book_corpus()])
+    dd = data.load_corpus(path, work_field="book")
+    # six works of four documents each: every work lies in exactly one split, every split has one
+    assert all(len(splits) == 1 for splits in _splits_of(dd, "work").values())
+    assert all(len(dd[s]) % 4 == 0 and len(dd[s]) > 0 for s in data.SPLITS)
+    assert set(dd["train"]["work"]) | set(dd["test"]["work"]) | set(dd["validation"]["work"]) == {f"book{w}" for w in range(6)}
+    again = data.load_corpus(path, work_field="book")
+    assert all(list(again[s]["id"]) == list(dd[s]["id"]) for s in data.SPLITS)
+
+
+def test_missing_work_field_is_an_error(tmp_path):
+    path = _write_jsonl(tmp_path / "books.jsonl", [json.dumps(r) for r in _book_corpus()])
+    with pytest.raises(data.CorpusFormatError, match="no work field 'volume'"):
+        data.load_corpus(path, work_field="volume")
+
+
+def test_too_few_works_splits_the_domain_by_document_with_a_warning(tmp_path):
+    # by the id convention the works are lib/author0 and lib/author1: two works, three splits
+    path = _write_jsonl(tmp_path / "books.jsonl", [json.dumps(r) for r in _book_corpus()])
+    with pytest.warns(UserWarning, match="domain 'novels' has 2 work"):
+        dd = data.load_corpus(path)
+    assert all(len(dd[s]) > 0 for s in data.SPLITS)
+    assert any(len(splits) > 1 for splits in _splits_of(dd, "work").values())
+    notes = data.split_notes(dd)
+    assert len(notes) == 1 and "*novels*" in notes[0] and "one by one" in notes[0]
+
+
+def test_enough_works_by_the_id_convention_are_never_split(tmp_path):
+    records = [{"id": f"lib/shelf{w}/ch{c}/part{p}", "text": f"text of {w} {c} {p}"}
+               for w in range(7) for c in range(3) for p in range(2)]
+    path = _write_jsonl(tmp_path / "c.jsonl", [json.dumps(r) for r in records])
+    dd = data.load_corpus(path)
+    works = _splits_of(dd, "work")
+    assert len(works) == 7 and all(len(s) == 1 for s in works.values())
+    assert data.split_notes(dd) == []
+
+
+def test_no_domain_field_gives_one_domain_named_after_the_file(tmp_path):
+    path = _write_jsonl(tmp_path / "my_notes.jsonl", [json.dumps({"text": f"note {i}"}) for i in range(12)])
+    dd = data.load_corpus(path)
+    assert {d for s in data.SPLITS for d in dd[s]["domain"]} == {"my_notes"}
+    # no ids: each document is its own work
+    assert len(_splits_of(dd, "work")) == 12
+
+
+def test_a_single_document_domain_has_no_held_out_text(tmp_path):
+    records = [{"id": f"big/{i}", "domain": "big", "text": f"big text {i}"} for i in range(9)]
+    records.append({"id": "lonely/1", "domain": "lonely", "text": "the only document"})
+    path = _write_jsonl(tmp_path / "c.jsonl", [json.dumps(r) for r in records])
+    with pytest.warns(UserWarning, match="domain 'lonely' has 1 document"):
+        dd = data.load_corpus(path)
+    assert data.missing_splits(dd) == {"lonely": ["validation", "test"]}
+    assert any("*lonely*" in n and "no validation and no test" in n for n in data.split_notes(dd))
+
+
+def test_a_folder_of_files_is_one_domain_named_after_the_folder(tmp_path):
+    folder = tmp_path / "letters"
+    folder.mkdir()
+    for k in range(2):
+        _write_jsonl(folder / f"part{k}.jsonl", [json.dumps({"text": f"letter {k}-{i}"}) for i in range(6)])
+    dd = data.load_corpus(folder)
+    assert {d for s in data.SPLITS for d in dd[s]["domain"]} == {"letters"}
+    ids = [i for s in data.SPLITS for i in dd[s]["id"]]
+    assert len(ids) == len(set(ids)) == 12
+
+
+def test_txt_file_paragraphs_are_documents(tmp_path):
+    (tmp_path / "novel.txt").write_text("".join(f"Paragraph {i} of the novel.\n\n" for i in range(10)))
+    dd = data.load_corpus(tmp_path / "novel.txt", max_docs_per_domain=2)
+    assert [len(dd[s]) for s in data.SPLITS] == [2, 1, 1]
+    assert set(dd["train"]["domain"]) == {"novel"}
+
+
+def test_load_chapter1_corpus_rebuilds_the_same_splits(tmp_path, monkeypatch):
+    from tokedit_utils import paths
+
+    monkeypatch.setenv("TOKEDIT_RUNS", str(tmp_path / "runs"))
+    path = _write_jsonl(tmp_path / "books.jsonl", [json.dumps(r) for r in _book_corpus()])
+    settings = {"corpus": str(path), "text_field": "text", "work_field": "book", "max_docs_per_domain": 3}
+    paths.write_results(paths.stage_dir("p", "01_corpora"), {"corpus_settings": settings})
+    again = data.load_chapter1_corpus("p")
+    direct = data.load_corpus(str(path), work_field="book", max_docs_per_domain=3)
+    for s in data.SPLITS:
+        assert list(again[s]["id"]) == list(direct[s]["id"])
+        assert 0 < len(direct[s]) <= 3

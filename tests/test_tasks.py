@@ -125,7 +125,7 @@ def test_files_run_through_lm_eval(tmp_path):
     for task in tasks.TASKS:
         lines = (tmp_path / "tasks" / f"{task}.jsonl").read_text().splitlines()
         assert len(lines) == 5 and all("label" in json.loads(line) for line in lines)
-        assert str((tmp_path / "tasks" / f"{task}.jsonl").resolve()) in (tmp_path / "tasks" / f"{task}.yaml").read_text()
+        assert f"test: {task}.jsonl\n" in (tmp_path / "tasks" / f"{task}.yaml").read_text()  # relative
     scores = tasks.evaluate(tmp_path / "model", tmp_path / "tasks", batch_size=8)
     for task in tasks.TASKS:
         assert 0.0 <= scores[task]["acc"] <= 1.0

@@ -11,28 +11,23 @@ import gzip
 import json
 import os
 import random
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
-from tokedit_utils import toedit
-from tokedit_utils.io import CorpusFormatError
-from tokedit_utils.toedit import EditStats, ToEditor, _windows, main
+from tokedit_utils import data, paths, records, toedit
+from tokedit_utils.records import CorpusFormatError
+from tokedit_utils.toedit import EditStats, ToEditor, main, samplers, windows
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-CORPUS = Path(__file__).resolve().parent.parent / "data" / "corpus"
 ALPHA = 0.001  # significance level of the chi-square tests (fixed seeds: deterministic)
 
 
 def _corpus() -> list[dict]:
-    records = []
-    for path in sorted(CORPUS.glob("*.jsonl.gz")):
-        with gzip.open(path, "rt", encoding="utf-8") as handle:
-            records.extend(json.loads(line) for line in handle if line.strip())
-    return records
+    return [record for name in data.domains()
+            for _, record in records.iter_records(paths.CORPUS_DIR / f"{name}.jsonl.gz")]
 
 
 def _tokenizer(texts, vocab):
@@ -160,7 +155,7 @@ def test_flagged_positions_match_independent_probabilities(gpt2, tok, texts):
 def test_windows_cover_every_position_once():
     for context, stride in [(8, 4), (8, 7), (8, 1), (64, 32), (5, 2)]:
         for n in range(0, 60):
-            wins = _windows(n, context, stride)
+            wins = windows(n, context, stride)
             scored = [t for (_, _, f) in wins for t in range(f, wins[[w[2] for w in wins].index(f)][1])]
             assert sorted(scored) == list(range(1, n))  # every position 1..n-1, exactly once
             for s, e, f in wins:
@@ -195,25 +190,15 @@ def toy(tok):
     return BigramLM(table, context=4096), torch.softmax(logits.double(), -1).numpy()
 
 
-def _sampled_ids(editor, texts, seed=5):
+def _sampled_ids(editor, texts, seed=5, generation=1):
+    """The ids drawn at every flagged position (threshold 0: every editable position),
+    and the original ids there."""
     editor.threshold = 0.0
-    keys = [f"id:{i}" for i in range(len(texts))]
-    docs = editor._prepare(texts, keys, None, seed, 1)
-    captured = []
-    real = editor._sample
-
-    def spy(logits, u, orig):
-        new = real(logits, u, orig)
-        captured.append((new.clone(), orig.clone()))
-        return new
-
-    editor._sample = spy
-    try:
-        editor._edit_docs(docs, return_probs=False)
-    finally:
-        del editor._sample
-    new = torch.cat([c[0] for c in captured]).numpy()
-    orig = torch.cat([c[1] for c in captured]).numpy()
+    results = editor.edit_texts(texts, ids=list(range(len(texts))), seed=seed, generation=generation,
+                                return_probs=True)
+    new = np.concatenate([r.drawn_ids for r in results])
+    orig = np.concatenate([np.asarray(editor.tokenizer(t)["input_ids"])[r.flagged_positions]
+                           for t, r in zip(texts, results)])
     return new, orig
 
 
@@ -279,17 +264,166 @@ def test_rejection_sampler_matches_the_scan_rule(toy, tok, texts):
     assert _chi2_pvalue(observed, literal / literal.sum()) > ALPHA
 
 
-def test_special_tokens_never_drawn_or_edited(tok):
-    vocab = len(tok)
-    logits = torch.full((vocab,), -5.0)
-    logits[tok.eos_token_id] = 10.0  # the prior loves <|endoftext|>
-    model = BigramLM(logits.expand(vocab, vocab).clone(), 4096)
-    editor = ToEditor(model, tok, threshold=0.0, k=3)
+def test_special_tokens_are_never_drawn(tok, texts):
+    """The prior puts nearly all its mass on <|endoftext|> and on ids beyond the tokenizer's
+    vocabulary (a padded embedding matrix): the drawn ids never include them."""
+    vocab, extra = len(tok), 16
+    logits = torch.full((vocab + extra,), -5.0)
+    logits[tok.eos_token_id] = 10.0
+    logits[vocab:] = 9.0
+    model = BigramLM(logits.expand(vocab + extra, vocab + extra).clone(), 4096)
+    new, _ = _sampled_ids(ToEditor(model, tok, k=3), texts[:4])
+    assert len(new) > 500
+    assert tok.eos_token_id not in new and (new < vocab).all()
+    allowed, _ = _sampled_ids(ToEditor(model, tok, k=3, allow_special=True), texts[:4])
+    # the control: without the mask they are what is drawn
+    assert (allowed == tok.eos_token_id).mean() > 0.3 and (allowed >= vocab).mean() > 0.3
+    # and a special token written in the text is never flagged
     text = "a b <|endoftext|> c d"
-    res = editor.edit_texts([text], return_probs=True)[0]
-    assert "<|endoftext|>" in res.text and res.text.count("<|endoftext|>") == 1
-    ids = tok(text)["input_ids"]
-    assert ids.index(tok.eos_token_id) not in res.flagged_positions
+    res = ToEditor(model, tok, threshold=0.0, k=3).edit_texts([text], return_probs=True)[0]
+    assert res.text.count("<|endoftext|>") == 1
+    assert tok(text)["input_ids"].index(tok.eos_token_id) not in res.flagged_positions
+
+
+def test_top_p_nucleus_uses_the_mass_before_each_token():
+    """p = (.4, .3, .2, .1), top_p = .6: the mass before each token is (0, .4, .7, .9), so
+    the nucleus is {0, 1}; the mass *including* each token (.4, .7, ...) would give {0}."""
+    p = torch.tensor([[0.4, 0.3, 0.2, 0.1]], dtype=torch.float64)
+    cand, weights = samplers.top_p(p.log(), 0.6)
+    drawable = {int(c) for c, w in zip(cand[0], weights[0]) if w > 0}
+    assert drawable == {0, 1}
+    u = torch.linspace(0, 1, 701, dtype=torch.float64)[:-1]  # uniforms on a grid over [0, 1)
+    drawn = samplers.draw(cand.expand(len(u), -1), weights.expand(len(u), -1), u)
+    np.testing.assert_array_equal(drawn.numpy(), np.where(u.numpy() < 0.4 / 0.7, 0, 1))
+
+
+def test_top_p_through_the_engine(tok, texts):
+    """The same nucleus, end to end: only the two ids inside it are ever drawn, 4:3."""
+    vocab = len(tok)
+    ids = [40, 41, 42, 43]
+    logits = torch.full((vocab,), -1e4)
+    logits[ids] = torch.tensor([0.4, 0.3, 0.2, 0.1]).log()
+    new, _ = _sampled_ids(ToEditor(BigramLM(logits.expand(vocab, vocab).clone(), 4096), tok, sampler="top_p",
+                                   top_p=0.6), texts)
+    assert set(new.tolist()) == {40, 41}
+    assert _chi2_pvalue(np.array([(new == 40).sum(), (new == 41).sum()]), np.array([0.4, 0.3])) > ALPHA
+
+
+def test_generations_draw_different_uniforms(toy, tok, texts):
+    """Generation g is part of every document's seed: two generations of the same documents
+    draw differently; the same generation draws the same."""
+    model, _ = toy
+    editor = ToEditor(model, tok, sampler="top_k", k=8)
+    first, _ = _sampled_ids(editor, texts, seed=5, generation=1)
+    again, _ = _sampled_ids(editor, texts, seed=5, generation=1)
+    second, _ = _sampled_ids(editor, texts, seed=5, generation=2)
+    np.testing.assert_array_equal(first, again)
+    assert len(first) == len(second) > 1000
+    assert (first != second).mean() > 0.3  # independent draws over 8 candidates differ most of the time
+    assert toedit.document_seed(5, 1, "id:0") != toedit.document_seed(5, 2, "id:0")
+
+
+def test_threshold_comparisons_are_exact(tok, texts):
+    """A probability exactly on the threshold is resampled (``>=``); exactly on the low
+    threshold it is kept (drop only ``<``)."""
+    gen = torch.Generator().manual_seed(1)
+    row = torch.randn(len(tok), generator=gen) * 2  # P depends on the token only: values repeat
+    model = BigramLM(row.expand(len(tok), -1).clone(), context=4096)
+    sample = texts[:6]
+    probs = np.concatenate(ToEditor(model, tok).score_texts(sample))
+    values, counts = np.unique(probs[~np.isnan(probs)], return_counts=True)
+    on = float(values[np.argmax(counts * (values > 0.005) * (values < 0.5))])  # a value seen many times
+    assert counts[values == on][0] >= 3
+    res = ToEditor(model, tok, threshold=on).edit_texts(sample, return_probs=True)
+    flagged_p = np.concatenate([r.probs[r.flagged_positions] for r in res])
+    expected = np.nan_to_num(probs, nan=-1.0) >= on
+    assert len(flagged_p) == expected.sum() and (flagged_p == np.float32(on)).sum() >= 3
+    res = ToEditor(model, tok, strategy="drop_low", low_threshold=on).edit_texts(sample, return_probs=True)
+    dropped_p = np.concatenate([r.probs[r.dropped_positions] for r in res])
+    assert (dropped_p < on).all() and len(dropped_p) == (np.nan_to_num(probs, nan=1.0) < on).sum()
+    kept_on = sum(int((r.probs == np.float32(on)).sum()) for r in res)
+    assert kept_on >= 3 and sum(r.dropped for r in res) == len(dropped_p)
+
+
+class OracleLM(torch.nn.Module):
+    """A test double whose flags are known in advance: it reads the next token of the window
+    (a real LM cannot) and gives it probability ~1 when it is in ``flag_ids``, and spreads
+    the rest of its mass over ``replacements`` (whole-word ASCII tokens)."""
+
+    def __init__(self, vocab: int, flag_ids, replacements, context: int):
+        super().__init__()
+        self.flag = torch.zeros(vocab, dtype=torch.bool)
+        self.flag[list(flag_ids)] = True
+        self.base = torch.zeros(vocab)
+        self.base[list(replacements)] = 15.0
+        self.dummy = torch.nn.Parameter(torch.zeros(1), requires_grad=False)
+        self.config = SimpleNamespace(max_position_embeddings=context)
+
+    def forward(self, input_ids, attention_mask=None, logits_to_keep=None, use_cache=None):
+        nxt = torch.roll(input_ids, -1, dims=1)
+        logits = self.base.expand(*input_ids.shape, -1).clone()
+        peak = torch.where(self.flag[nxt], 30.0, logits.gather(2, nxt[..., None]).squeeze(-1))
+        logits.scatter_(2, nxt[..., None], peak[..., None])
+        return SimpleNamespace(logits=logits[logits_to_keep] if logits_to_keep is not None else logits)
+
+
+MIXED = ("Café naïve façade — résumé, Ångström; 東京の夏は暑い。北京欢迎你！ emoji 👩‍👩‍👧 🚀🎉 ok, "
+         "e\u0301 a\u0308 n\u0303 (combining) line one\r\nline two\r\n\tindented\tcolumns\t"
+         "plain English words between the scripts. ")
+
+
+def test_edits_keep_every_other_byte(tok):
+    """Many tokens edited; the output is exactly the source with each edited token's text
+    replaced by its new token's text, reconstructed here from character coverage alone."""
+    context = 64
+    docs = [MIXED * 8, MIXED[:90], "x", ""]
+    encs = [tok.backend_tokenizer.encode(d) for d in docs]
+    assert len(encs[0].ids) > 5 * context  # windowed
+    flag_ids = {i for i in range(len(tok)) if i % 3 == 0} - set(tok.all_special_ids)
+    words = [i for t, i in tok.get_vocab().items() if t.startswith("Ġ") and t[1:].isascii() and t[1:].isalpha()]
+    replacements = sorted(words, key=lambda i: -len(tok.convert_ids_to_tokens(i)))[:4]
+    model = OracleLM(len(tok), flag_ids, replacements, context)
+    editor = ToEditor(model, tok, threshold=0.5, k=3, exclude_original=True, batch_size=3)
+    results = editor.edit_texts(docs, seed=0, return_probs=True)
+    for doc, enc, res in zip(docs, encs, results):
+        ids = np.asarray(enc.ids, dtype=np.int64)
+        known = np.flatnonzero(np.isin(ids, list(flag_ids)) & (np.arange(len(ids)) >= 1))
+        np.testing.assert_array_equal(res.flagged_positions, known)
+        assert res.changed == res.flagged and set(res.drawn_ids.tolist()) <= set(replacements)
+        new = ids.copy()
+        new[res.flagged_positions] = res.drawn_ids
+        assert res.text == _rebuilt(doc, enc.offsets, res.flagged_positions, new, tok)
+    assert results[0].flagged > 100 and results[0].text != docs[0]
+    assert results[2].text == "x" and results[3].text == ""
+
+
+def _rebuilt(text, offsets, touched, new_ids, tok):
+    """Characters are copied or replaced whole: a token that shares a character with an
+    edited token is re-decoded with it. Every other character is copied; each maximal run
+    of replaced characters becomes the decoding of the (new) tokens lying in it."""
+    spans = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
+    affected = np.zeros(len(spans), dtype=bool)
+    affected[touched] = True
+    while True:  # spread over shared characters until nothing changes
+        replaced = np.zeros(len(text) + 1, dtype=bool)
+        for a, b in spans[affected]:
+            replaced[a:b] = True
+        grown = affected | np.array([replaced[a:b].any() for a, b in spans], dtype=bool)
+        if (grown == affected).all():
+            break
+        affected = grown
+    out, c = [], 0
+    while c < len(text):
+        e = c
+        while e < len(text) and replaced[e] == replaced[c]:
+            e += 1
+        if replaced[c]:
+            inside = [j for j, (a, b) in enumerate(spans) if c <= a and b <= e and b > a]
+            out.append(tok.decode(new_ids[inside].tolist()))
+        else:
+            out.append(text[c:e])
+        c = e
+    return "".join(out)
 
 
 # ----------------------------------------------------------------------------- identity, seeds, invariance
@@ -430,7 +564,7 @@ def test_cli_roundtrip_formats_and_stats(prior_dir, texts, tmp_path):
     stats = json.loads((tmp_path / "out.stats.json").read_text())
     assert stats["documents"] == len(texts) + 1 and stats["empty_documents"] == 1
     assert len(stats["histogram"]["table6"]["counts"]) == 10
-    assert not list(tmp_path.glob("*.partial")) and not list(tmp_path.glob("*.progress.json"))
+    assert not list(tmp_path.glob("*.partial*")) and not list(tmp_path.glob("*.progress.json"))
     # gz in, parquet out, same texts
     gz = tmp_path / "in.jsonl.gz"
     gz.write_bytes(gzip.compress(src.read_bytes()))
@@ -448,7 +582,7 @@ def test_cli_roundtrip_formats_and_stats(prior_dir, texts, tmp_path):
     assert json.loads((tmp_path / "s.json").read_text())["flagged"] == stats["flagged"]
 
 
-def test_cli_resumes_an_interrupted_run(prior_dir, texts, tmp_path, monkeypatch):
+def test_cli_resumes_an_interrupted_run(prior_dir, texts, tmp_path, monkeypatch, capsys):
     src = tmp_path / "in.jsonl"
     _write_jsonl(src, [{"text": t} for t in texts])  # no ids: documents are named by their text
     args = ["--model", str(prior_dir), "--input", str(src), "--threshold", "0.01", "--no-progress",
@@ -465,8 +599,8 @@ def test_cli_resumes_an_interrupted_run(prior_dir, texts, tmp_path, monkeypatch)
 
     monkeypatch.setattr(ToEditor, "edit_records", flaky)
     out = tmp_path / "out.jsonl"
-    with pytest.raises(KeyboardInterrupt):
-        main(args + ["--output", str(out)])
+    assert main(args + ["--output", str(out)]) == 130  # Ctrl-C: a message and the conventional code
+    assert "run the same command again to resume" in capsys.readouterr().err
     assert not out.exists() and (tmp_path / "out.jsonl.progress.json").exists()
     assert json.loads((tmp_path / "out.jsonl.progress.json").read_text())["records_done"] == 6
     monkeypatch.setattr(ToEditor, "edit_records", real)
@@ -511,7 +645,7 @@ def test_api_rejects_bad_options(gpt2, tok):
     with pytest.raises(ValueError):
         ToEditor(gpt2, tok, sampler="nope")
     with pytest.raises(CorpusFormatError):
-        toedit.detect_format("x.csv")
+        records.detect_format("x.csv")
 
 
 def test_half_precision_prior(gpt2, tok, texts):
@@ -531,3 +665,28 @@ def test_half_precision_prior(gpt2, tok, texts):
     assert all(isinstance(r.text, str) and r.text for r in results)
     untouched = ToEditor(half, tok, threshold=1.01).edit_texts(texts, seed=0)
     assert [r.text for r in untouched] == texts
+
+
+def test_constructing_an_editor_leaves_the_allocator_alone(gpt2, tok, monkeypatch):
+    from tokedit_utils import session
+
+    def refuse(*a, **kw):
+        raise AssertionError("ToEditor changed a process-wide setting")
+
+    monkeypatch.setattr(session, "tune_cpu_allocator", refuse)
+    ToEditor(gpt2, tok).edit_texts(["a short text"])
+
+
+def test_executor_flag_hands_over_to_the_cluster_command(monkeypatch):
+    import sys
+    from types import ModuleType
+
+    seen = []
+    fake = ModuleType("tokedit_utils.cluster")
+    fake.main = lambda argv: seen.append(argv) or 7
+    monkeypatch.setitem(sys.modules, "tokedit_utils.cluster", fake)
+    import tokedit_utils
+
+    monkeypatch.setattr(tokedit_utils, "cluster", fake, raising=False)
+    argv = ["--executor", "local", "--model", "m", "--input", "i.jsonl"]
+    assert main(argv) == 7 and seen == [argv]

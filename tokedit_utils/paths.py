@@ -4,15 +4,18 @@ A chain run writes each notebook's artifacts to ``runs/<profile>/<stem>/``. Whil
 runner executes a notebook it points ``TOKEDIT_STAGE_DIR`` at a temporary folder and
 renames it into place only when the notebook succeeded, so a failed run leaves no
 half-written stage behind. Run interactively (JupyterLab), a notebook writes straight
-to its stage folder.
+to its stage folder. Paths a stage records are relative to the stage (``write_results``
+makes them so), so its artifacts still work after the rename or when copied elsewhere:
+read them back with ``input_dir(profile, stem) / relative_path``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
+
+from . import records
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_ROOT / "data"
@@ -49,27 +52,37 @@ def input_dir(profile: str, stem: str) -> Path:
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write a text file through a temporary file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with records.atomic_write(path) as handle:
+        handle.write(text)
 
 
 def write_json(path: Path, payload) -> None:
     atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=True, default=_jsonable) + "\n")
 
 
-def write_results(out_dir: Path, results: dict) -> Path:
-    """Write a chapter's headline numbers to ``results.json`` (atomically)."""
-    path = Path(out_dir) / "results.json"
-    write_json(path, results)
-    return path
+def write_results(out_dir: Path, results: dict) -> None:
+    """Write a chapter's headline numbers to ``results.json`` (atomically).
+
+    A path inside ``out_dir`` (a ``Path`` or a string) is written relative to it, so the
+    file still holds after the runner renames the stage into place. Returns nothing, so a
+    notebook cell that ends with this call shows no path on the page.
+    """
+    out_dir = Path(out_dir)
+    write_json(out_dir / "results.json", relative_to_stage(results, out_dir))
+
+
+def relative_to_stage(value, stage: Path):
+    """``value`` with every absolute path inside ``stage`` made relative to it (recursively)."""
+    if isinstance(value, dict):
+        return {k: relative_to_stage(v, stage) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [relative_to_stage(v, stage) for v in value]
+    if isinstance(value, (str, Path)) and os.path.isabs(value):
+        try:
+            return str(Path(value).resolve().relative_to(Path(stage).resolve()))
+        except ValueError:
+            return str(value) if isinstance(value, Path) else value
+    return value
 
 
 def read_results(profile: str, stem: str) -> dict:

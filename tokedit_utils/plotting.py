@@ -27,3 +27,13 @@ def save_figure(fig, out_dir, name: str) -> None:
     path = Path(out_dir) / "figures"
     path.mkdir(parents=True, exist_ok=True)
     fig.savefig(path / f"{name}.png")
+
+
+def log_axis(ax, axis: str = "x") -> None:
+    """Plain-number labels (50, 100, 200, 500, ...) on a log-scaled axis, none on minor ticks."""
+    from matplotlib import ticker
+
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    target.set_major_locator(ticker.LogLocator(base=10, subs=(1, 2, 5)))
+    target.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    target.set_minor_formatter(ticker.NullFormatter())

