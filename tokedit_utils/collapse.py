@@ -312,9 +312,9 @@ def scale_note(student_parameters: int, tokens_seen: int, teacher_parameters: in
 
 def headline(results: dict) -> str:
     """The chapter's rounded headline numbers and verdicts (the cell nbval compares)."""
-    lines = [f"mean held-out PPL by synthetic ratio: "
+    lines = ["mean held-out PPL by synthetic ratio: "
              + ", ".join(f"{r:.0%} {p:.1f}" for r, p in zip(results["ratios"], results["ppl_mean"])),
-             f"final training loss: " + ", ".join(f"{v:.3f}" for v in results["final_train_loss"]),
+             "final training loss: " + ", ".join(f"{v:.3f}" for v in results["final_train_loss"]),
              f"pure-human student / teacher PPL: {results['power']['student_to_teacher_ppl']:.2f}"]
     lines += [f"{name}: {c['verdict']}" for name, c in results["claims"].items()]
     return "\n".join(lines)
