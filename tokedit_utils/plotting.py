@@ -30,10 +30,15 @@ def save_figure(fig, out_dir, name: str) -> None:
 
 
 def log_axis(ax, axis: str = "x") -> None:
-    """Plain-number labels (50, 100, 200, 500, ...) on a log-scaled axis, none on minor ticks."""
+    """Plain-number labels on a log-scaled axis (1, 2, 5 per decade when it spans two decades
+    or less, else powers of ten only), none on minor ticks. Call after plotting."""
+    import math
+
     from matplotlib import ticker
 
     target = ax.xaxis if axis == "x" else ax.yaxis
-    target.set_major_locator(ticker.LogLocator(base=10, subs=(1, 2, 5)))
+    low, high = ax.get_xlim() if axis == "x" else ax.get_ylim()
+    span = math.log10(high / low) if low > 0 and high > low else 0.0
+    target.set_major_locator(ticker.LogLocator(base=10, subs=(1, 2, 5) if span <= 2 else (1,)))
     target.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     target.set_minor_formatter(ticker.NullFormatter())
