@@ -85,12 +85,15 @@ def train_causal_lm(
     eval_blocks: dict[str, datasets.Dataset] | None = None,
     eval_every_epoch: bool = False,
     desc: str = "training",
+    data_collator=None,
 ) -> TrainResult:
     """Train with AdamW (betas 0.9/0.95), linear warm-up then cosine decay, grad-norm clip 1.0.
 
     ``output_dir`` is the Trainer's scratch folder (a temporary one by default; nothing is
     checkpointed). Returns the training-loss curve (mean loss over each ``log_every`` steps) and, when
     ``eval_blocks`` is given, the eval loss of each named set after every epoch.
+    ``data_collator`` replaces the default (equal blocks, labels = inputs), e.g. for padded
+    instruction data whose prompt labels are -100.
     """
     scratch = tempfile.TemporaryDirectory(prefix="trainer-") if output_dir is None else None
     args = TrainingArguments(
@@ -121,7 +124,7 @@ def train_causal_lm(
         args=args,
         train_dataset=train_blocks,
         eval_dataset=eval_blocks,
-        data_collator=_stack_blocks,
+        data_collator=data_collator or _stack_blocks,
         callbacks=[_ProgressBar(desc)],
     )
     trainer.remove_callback(PrinterCallback)  # it prints every log dict when tqdm is off

@@ -1,0 +1,135 @@
+"""Chapter 6's training regimes: instruction pairs, the prompt-masking collator, edited pairs
+that keep their prompt, and paired arms that see the same data in the same order."""
+
+import datasets
+import pytest
+import torch
+import torch.nn.functional as F
+
+from tokedit_utils import data, models, regimes, sft, stats
+
+TEXTS = [
+    "ABSENTEE, n.  A person with an income who has had the forethought to remove himself.",
+    "HAMLET\nTo be, or not to be, that is the question.\n\nOPHELIA\nGood my lord, how does your honour?",
+    "the quick brown fox jumps over the lazy dog. " * 20,
+    "fiber, fibre (noun): a slender and greatly elongated substance capable of being spun into yarn",
+]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return models.train_tokenizer(TEXTS * 5, vocab_size=300)
+
+
+@pytest.fixture(scope="module")
+def model(tokenizer):
+    return models.build_gpt2(tokenizer, n_layer=1, n_embd=32, n_head=2, n_positions=64, seed=0)
+
+
+def _records(n=12):
+    # Prompts with odd whitespace and non-ASCII, so "byte for byte" can fail.
+    return [{"id": f"doc/{i}#0", "doc_id": f"doc/{i}", "kind": "test",
+             "prompt": sft.PROMPT_TEMPLATE.format(instruction=f"Define  \u201cword {i}\u201d\u00a0(n.)  "),
+             "response": TEXTS[i % 4][: 40 + 3 * i]} for i in range(n)]
+
+
+def test_collator_masks_prompt_tokens_out_of_the_loss(tokenizer, model):
+    records = _records(4)
+    encoded = sft.encode(records, tokenizer, max_length=64)
+    batch = sft.Collator(tokenizer.pad_token_id)(list(encoded))
+    for row, rec in enumerate(records):
+        n_prompt = len(tokenizer(rec["prompt"], add_special_tokens=False)["input_ids"])
+        n = int(batch["attention_mask"][row].sum())
+        assert (batch["labels"][row, :n_prompt] == sft.IGNORE_INDEX).all()
+        assert (batch["labels"][row, n_prompt:n] == batch["input_ids"][row, n_prompt:n]).all()
+        assert (batch["labels"][row, n:] == sft.IGNORE_INDEX).all()  # padding is never a target
+    # The model's loss is the mean NLL of the response tokens alone.
+    with torch.no_grad():
+        loss = model(**batch).loss.item()
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    targets, keep = batch["input_ids"][:, 1:], batch["labels"][:, 1:] != sft.IGNORE_INDEX
+    nll = F.cross_entropy(logits[:, :-1].transpose(1, 2), targets, reduction="none")
+    assert loss == pytest.approx(nll[keep].mean().item(), rel=1e-5)
+    assert loss != pytest.approx(nll[batch["attention_mask"][:, 1:].bool()].mean().item(), rel=1e-3)
+    assert sft.response_nll(model, encoded, tokenizer.pad_token_id, batch_size=3) == pytest.approx(loss, rel=1e-5)
+
+
+def test_edited_sft_record_keeps_its_prompt_byte_for_byte(tokenizer, model):
+    records = _records()
+    editor = regimes.make_editor(model, tokenizer, threshold=0.0)  # every response token is resampled
+    edited, dose = regimes.edit_pairs(editor, records, seed=0)
+    assert [r["prompt"].encode() for r in edited] == [r["prompt"].encode() for r in records]
+    assert [r["id"] for r in edited] == [r["id"] for r in records]
+    assert sum(e["response"] != r["response"] for e, r in zip(edited, records)) >= len(records) // 2
+    assert dose["flagged_share"] == 1.0 and 0 < dose["changed_share"] <= 1.0
+    again, _ = regimes.edit_pairs(editor, records, seed=0)
+    assert again == edited  # seeded per pair
+
+
+def test_paired_arms_see_identical_data_order(tokenizer, model):
+    records = _records(12)
+    editor = regimes.make_editor(model, tokenizer, threshold=0.0)
+    edited, _ = regimes.edit_pairs(editor, records, seed=0)
+    arms = {"source": sft.encode(records, tokenizer, 64), "edited": sft.encode(edited, tokenizer, 64)}
+
+    def prompts_seen(ds, seed):
+        seen, collate = [], sft.Collator(tokenizer.pad_token_id)
+
+        def recording(features):
+            batch = collate(features)
+            seen.append([tuple(ids[: int((labels != sft.IGNORE_INDEX).nonzero()[0])].tolist())  # the prompt
+                         for ids, labels in zip(batch["input_ids"], batch["labels"])])
+            return batch
+
+        regimes.continue_training(model, ds, seed=seed, learning_rate=1e-3, batch_size=4, epochs=2,
+                                  data_collator=recording)
+        return seen
+
+    source, edited_order = prompts_seen(arms["source"], 3), prompts_seen(arms["edited"], 3)
+    assert len(source) == 6 and source == edited_order
+    assert prompts_seen(arms["source"], 4) != source  # another seed, another order: the check can fail
+
+
+def test_paired_blocks_and_cpt_mixture_keep_budgets_equal():
+    a = datasets.Dataset.from_dict({"input_ids": [[i] * 4 for i in range(10)]})
+    b = datasets.Dataset.from_dict({"input_ids": [[100 + i] * 4 for i in range(8)]})
+    general = datasets.Dataset.from_dict({"input_ids": [[200 + i] * 4 for i in range(20)]})
+    a2, b2 = regimes.paired_blocks(a, b)
+    assert len(a2) == len(b2) == 8 and a2[7]["input_ids"] == [7] * 4
+    mix_a, mix_b = regimes.cpt_mixture(a2, general), regimes.cpt_mixture(b2, general)
+    assert len(mix_a) == len(mix_b) == 16
+    assert mix_a["input_ids"][8:] == mix_b["input_ids"][8:] == general["input_ids"][:8]
+
+
+def test_lora_switch_trains_adapters_and_returns_a_plain_model(tokenizer, model):
+    ds = sft.encode(_records(8), tokenizer, 64)
+    tuned, run = regimes.continue_training(model, ds, seed=0, learning_rate=1e-2, batch_size=4, epochs=1,
+                                           data_collator=sft.Collator(tokenizer.pad_token_id), lora_rank=4)
+    assert type(tuned) is type(model)
+    changed = [n for n, p in tuned.named_parameters() if not torch.equal(p, dict(model.named_parameters())[n])]
+    assert changed and all(("attn" in n or "mlp" in n) for n in changed)  # embeddings stay frozen
+
+
+def test_sft_pairs_follow_the_split_by_work():
+    corpus = data.load_embedded_corpus(max_docs_per_domain=None)
+    train = sft.build_pairs(corpus["train"], per_kind=200)
+    test = sft.build_pairs(corpus["test"], per_kind=200)
+    assert {r["kind"] for r in train} == set(sft.KINDS)
+    assert not {r["work"] for r in train} & {r["work"] for r in test}
+    devil = next(r for r in train if r["kind"] == "devils-dictionary")
+    assert devil["prompt"].startswith(sft.PROMPT_TEMPLATE.split("{")[0]) and '" (' in devil["prompt"]
+    items = sft.build_choice_items(test, n_items=20, choice_words=8)
+    assert all(len(set(i["choices"])) == 4 and 0 <= i["label"] < 4 for i in items)
+    by_id = {r["id"]: r for r in test}
+    assert all(sft.first_words(by_id[i["pair_id"]]["response"], 8) == i["choices"][i["label"]] for i in items)
+
+
+def test_not_worse_verdict():
+    better = regimes.compare([2.0, 2.1, 2.2], [3.0, 3.05, 3.1], higher_is_better=False, margin=0.01)
+    worse = regimes.compare([3.0, 3.05, 3.1], [2.0, 2.1, 2.2], higher_is_better=False, margin=0.01)
+    noisy = regimes.compare([1.0, 3.0, 2.0], [2.0, 2.0, 2.1], higher_is_better=False, margin=0.01)
+    same = regimes.compare([2.0, 2.1, 2.2], [2.001, 2.1, 2.2005], higher_is_better=False, margin=0.05)
+    assert [better["verdict"], worse["verdict"], noisy["verdict"]] == [regimes.BETTER, regimes.WORSE, regimes.SAME]
+    assert regimes.not_worse_verdict([better, same]) == stats.REPRODUCED
+    assert regimes.not_worse_verdict([better, worse]) == stats.NOT_REPRODUCED
+    assert regimes.not_worse_verdict([better, noisy]) == stats.INCONCLUSIVE

@@ -1,0 +1,408 @@
+"""Training on ToEdit-edited data versus its source (paper §5.1–5.3, §5.6; claims 8 and 10).
+
+Three regimes, each run as **paired arms**: the source arm and the edited arm share the
+architecture, hyperparameters, token budget, data order and seed, and differ only in the
+editing. Each pair is repeated over several seeds, and each metric is compared through the
+per-seed differences (edited − source) with :func:`tokedit_utils.stats.paired_difference`.
+
+* **Pre-training from scratch** (Table 2): students on the human training text or its edited
+  version, trained with :func:`tokedit_utils.collapse.train_student`.
+* **Continual pre-training** (Table 3): a base pre-trained on the general domains continues on
+  one held-out domain, mixed half and half with general text (:func:`cpt_mixture`); only the
+  domain half is edited.
+* **Supervised fine-tuning** (Table 4, Table 16): the base is fine-tuned on instruction pairs
+  (:mod:`tokedit_utils.sft`) with the loss on responses only; the edited arms see the responses
+  after one and two editing generations.
+
+**Same data order.** The Trainer draws each epoch's order from ``data_seed`` and the length of
+the training set. :func:`paired_blocks` cuts both arms to the same number of blocks, so the
+two arms see position *i* of their data at the same step: the same general block, or the same
+stretch of the source and of its edited version.
+
+**Verdicts.** A metric is *better*, *worse*, or shows *no difference within noise*
+(:func:`verdict_word`, from :func:`stats.direction_verdict`). A claim that editing does not
+hurt (claims 8 and 10) is reproduced when each difference is significantly better or lies
+within ``±margin`` of zero (:func:`stats.equivalence_verdict`), not reproduced when one is
+significantly worse, and inconclusive otherwise (:func:`not_worse_verdict`).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Sequence
+
+import datasets
+import numpy as np
+
+from . import models, paths, stats, training
+from .toedit import EditStats, ToEditor
+
+# ---------------------------------------------------------------------- the paper's numbers
+#: Table 2: OLMo-1B pre-trained from scratch, average 0-shot accuracy over 8 tasks (source, ToEdit).
+PAPER_PT = {"OLMo-1B": (32.75, 33.11)}
+#: Table 3: continual pre-training, average over each domain's 5 tasks (CPT row, ToEdit row).
+PAPER_CPT = {"OLMo-1B biomedicine": (38.83, 40.89), "Llama-3-8B biomedicine": (56.04, 56.48),
+             "OLMo-1B finance": (47.92, 50.21), "Llama-3-8B finance": (71.40, 72.24),
+             "OLMo-1B math": (16.26, 16.59)}
+#: Table 4: Llama-3-8B fine-tuned with LoRA, average over the tasks of each group (source, ToEdit).
+PAPER_SFT = {"Natural Instructions": (69.34, 69.70), "CoT": (69.01, 69.26), "FLAN v2": (70.18, 70.65),
+             "Open Assistant 1": (69.19, 69.44), "OSS-Instruct-75K": (45.76, 46.13),
+             "Evol-Instruct-110K": (46.62, 46.92)}
+#: Table 16: SFT on CoT data over editing generations 0, 1, 2: average over 5 tasks.
+PAPER_GENERATIONS = [69.01, 69.26, 69.39]
+#: Table 15: share of response tokens with p > 0.99 in generations 1, 2, 3.
+PAPER_FLAGGED_SHARE = [0.125, 0.1176, 0.1108]
+PAPER_THRESHOLD, PAPER_K, PAPER_BETA = 0.99, 8, 1.5
+
+
+def paper_deltas() -> dict:
+    """The paper's gains (ToEdit − source, accuracy points) per regime and setting."""
+    delta = lambda table: {k: round(b - a, 2) for k, (a, b) in table.items()}  # noqa: E731
+    return {"pt": delta(PAPER_PT), "cpt": delta(PAPER_CPT), "sft": delta(PAPER_SFT),
+            "generations": {"avg": PAPER_GENERATIONS,
+                            "gen2_minus_gen0": round(PAPER_GENERATIONS[2] - PAPER_GENERATIONS[0], 2)},
+            "flagged_share": PAPER_FLAGGED_SHARE}
+
+
+# ---------------------------------------------------------------------- editing
+
+
+def resolve_threshold(setting, profile: str) -> tuple[float, str]:
+    """The editing threshold and where it came from.
+
+    ``setting`` is a number, or ``"dose_matched"`` / ``"flag_matched"``: the threshold chapter 4
+    found to edit about the paper's share of tokens (read from its ``results.json``).
+    """
+    if isinstance(setting, (int, float)) and not isinstance(setting, bool):
+        return float(setting), "set by the profile"
+    if setting in ("dose_matched", "flag_matched"):
+        value = paths.read_results(profile, "04_editing")[f"{setting}_threshold"]
+        return float(value), f"chapter 4's {setting.replace('_', '-')} threshold"
+    raise ValueError(f"edit_threshold must be a number, 'dose_matched' or 'flag_matched', not {setting!r}")
+
+
+def make_editor(model, tokenizer, threshold: float, **options) -> ToEditor:
+    """The paper's editing rule: resample tokens with P >= threshold, top-k (k=8), beta=1.5."""
+    return ToEditor(model, tokenizer, threshold=threshold, sampler="top_k", k=PAPER_K, beta=PAPER_BETA, **options)
+
+
+def dose(edit_stats: EditStats) -> dict:
+    """Shares of an edited set: flagged and changed at the threshold used, and the share the
+    prior puts at P >= 0.99 (the last of the 100 fine histogram bins), the paper's rule."""
+    d = edit_stats.to_dict()
+    fine = np.asarray(d["histogram"]["fine"]["counts"])
+    return {"tokens": d["scored"], "flagged": d["flagged"], "changed": d["changed"],
+            "flagged_share": d["flagged_fraction"], "changed_share": d["changed_fraction"],
+            "share_at_0.99": float(fine[-1] / fine.sum()) if fine.sum() else 0.0}
+
+
+def edit_texts(editor: ToEditor, texts: Sequence[str], seed: int, generation: int = 1) -> tuple[list[str], dict]:
+    """Edited texts (each document seeded by its source text's hash) and their :func:`dose`."""
+    results = editor.edit_texts(list(texts), seed=seed, generation=generation)
+    return [r.text for r in results], dose(EditStats().update(results))
+
+
+def edit_pairs(editor: ToEditor, records: Sequence[dict], seed: int, generation: int = 1) -> tuple[list[dict], dict]:
+    """Instruction pairs with the response edited and everything else (the prompt) copied.
+
+    The response is scored alone, as the official SFT script does; each pair is seeded by its
+    id, so generation g+1 of a pair is drawn from its own stream.
+    """
+    edited, results = editor.edit_records(list(records), text_field="response", prompt_field="prompt",
+                                           id_field="id", seed=seed, generation=generation)
+    return edited, dose(EditStats().update(results))
+
+
+# ---------------------------------------------------------------------- paired training data
+
+
+def paired_blocks(*arms: datasets.Dataset) -> list[datasets.Dataset]:
+    """The arms cut to the same number of blocks (the shortest), so that they hold the same
+    number of tokens and the Trainer draws the same order of positions for each."""
+    n = min(len(a) for a in arms)
+    return [a.select(range(n)) for a in arms]
+
+
+def cpt_mixture(domain_blocks: datasets.Dataset, general_blocks: datasets.Dataset) -> datasets.Dataset:
+    """Half domain, half general blocks (as many of each as the shorter has), domain first.
+
+    The Trainer's shuffle interleaves them; paired arms pass the same general blocks.
+    """
+    n = min(len(domain_blocks), len(general_blocks))
+    return datasets.concatenate_datasets([domain_blocks.select(range(n)), general_blocks.select(range(n))])
+
+
+# ---------------------------------------------------------------------- training from a base
+
+
+def with_lora(model, rank: int, alpha: float | None = None, seed: int = 0):
+    """A `peft` LoRA wrapper on GPT-2's attention and MLP projections (seeded initialization)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(seed)
+    config = LoraConfig(r=rank, lora_alpha=alpha or 2 * rank, lora_dropout=0.0, task_type="CAUSAL_LM",
+                        target_modules=["c_attn", "c_proj", "c_fc"], fan_in_fan_out=True)
+    return get_peft_model(model, config)
+
+
+def continue_training(base, train_data: datasets.Dataset, *, seed: int, learning_rate: float, batch_size: int,
+                      epochs: float, eval_blocks: dict | None = None, data_collator=None, lora_rank: int | None = None,
+                      desc: str = "training") -> tuple[object, dict]:
+    """Train a copy of ``base`` (full fine-tuning, or LoRA with ``lora_rank``) with
+    :func:`tokedit_utils.training.train_causal_lm`; LoRA weights are merged back afterwards.
+
+    Returns ``(model, run)``, run = ``{"seed", "final_train_loss", "loss_curve", "seconds",
+    "tokens_seen", "ppl": {name: PPL of each eval set after the last epoch}}``.
+    """
+    model = copy.deepcopy(base).train()
+    if lora_rank:
+        model = with_lora(model, lora_rank, seed=seed)
+    steps = math.ceil(len(train_data) / batch_size) * epochs
+    result = training.train_causal_lm(
+        model, train_data, learning_rate=learning_rate, batch_size=batch_size, epochs=epochs, seed=seed,
+        log_every=max(1, int(steps // 20)), eval_blocks=eval_blocks, eval_every_epoch=bool(eval_blocks),
+        data_collator=data_collator, desc=desc)
+    if lora_rank:
+        model = model.merge_and_unload()
+    model.eval()
+    last: dict = {}
+    for point in result.eval_curve:  # the Trainer logs each eval set in its own row
+        if point["step"] == result.eval_curve[-1]["step"]:
+            last.update(point)
+    return model, {"seed": seed, "final_train_loss": result.final_train_loss, "loss_curve": result.loss_curve,
+                   "seconds": result.seconds, "tokens_seen": result.tokens_seen,
+                   "ppl": {name: math.exp(last[f"{name}_loss"]) for name in (eval_blocks or {})}}
+
+
+def save(model, tokenizer, folder) -> str:
+    models.save_model(model, tokenizer, folder)
+    return str(folder)
+
+
+# ---------------------------------------------------------------------- comparisons and verdicts
+
+BETTER, SAME, WORSE = "better", "no difference within noise", "worse"
+
+
+def verdict_word(diff: dict, higher_is_better: bool) -> str:
+    """"better" / "worse" when the paired difference is significant, else "no difference within noise"."""
+    verdict = stats.direction_verdict(diff, +1 if higher_is_better else -1)
+    return {stats.REPRODUCED: BETTER, stats.NOT_REPRODUCED: WORSE}.get(verdict, SAME)
+
+
+def compare(edited: Sequence[float], source: Sequence[float], higher_is_better: bool, margin: float) -> dict:
+    """Paired difference (edited − source) with its SE, p-value, CI and MDE, the verdict word,
+    and whether the CI lies within ``±margin`` (``equivalent``)."""
+    diff = stats.paired_difference(edited, source)
+    diff["verdict"] = verdict_word(diff, higher_is_better)
+    diff["margin"] = margin
+    diff["equivalent"] = stats.equivalence_verdict(diff, margin) == stats.REPRODUCED
+    diff["higher_is_better"] = higher_is_better
+    diff["source_mean"] = float(np.mean(source))
+    return diff
+
+
+def arm_deltas(arms: dict, higher_is_better: dict[str, bool], relative_margin: float) -> dict:
+    """``{metric: compare(...)}`` for every metric of ``arms["edited"]`` against ``arms["source"]``.
+    The equivalence margin is ``relative_margin`` times the source arm's mean."""
+    return {m: compare(arms["edited"][m], arms["source"][m], higher_is_better[m],
+                       relative_margin * abs(float(np.mean(arms["source"][m]))))
+            for m in arms["source"] if m in higher_is_better}
+
+
+def not_worse_verdict(diffs: Sequence[dict]) -> str:
+    """Claims 8 and 10 ("equal or better"): not reproduced if any difference is significantly
+    worse; reproduced if each one is significantly better or within its margin; else inconclusive."""
+    if any(d["verdict"] == WORSE for d in diffs):
+        return stats.NOT_REPRODUCED
+    if all(d["verdict"] == BETTER or d["equivalent"] for d in diffs):
+        return stats.REPRODUCED
+    return stats.INCONCLUSIVE
+
+
+def fmt(diff: dict, unit: str = "", digits: int = 2) -> str:
+    """:func:`stats.format_difference` with the p-value."""
+    p = "" if diff["p_value"] is None else f", p = {diff['p_value']:.2g}"
+    return stats.format_difference(diff, unit, digits) + p
+
+
+# ---------------------------------------------------------------------- tables, claims, prose
+
+ARMS = ("source", "edited")
+#: The metric each regime's verdict rests on: perplexity-type, the most precise at our size.
+PRIMARY = {"pt": "ppl_mean", "cpt": "domain_ppl", "sft": "response_ppl"}
+REGIME_NAMES = {"pt": "pre-training from scratch", "cpt": "continual pre-training", "sft": "supervised fine-tuning"}
+LABELS = {"ppl_mean": "held-out PPL, mean of domains", "acc_continuation": "continuation task, acc. (%)",
+          "acc_wordnet_gloss": "WordNet gloss task, acc. (%)", "domain_ppl": "domain PPL",
+          "general_ppl": "general PPL (forgetting)", "domain_acc": "domain continuation task, acc. (%)",
+          "response_ppl": "held-out response PPL", "choice_acc": "response choice task, acc. (%)"}
+
+
+def higher_is_better(metric: str) -> bool:
+    return "acc" in metric
+
+
+def label(metric: str) -> str:
+    return LABELS.get(metric) or metric.replace("ppl_", "held-out PPL, ")
+
+
+def regime_result(runs: list[dict], metrics: Sequence[str], relative_margin: float, arms=ARMS) -> dict:
+    """``{arm: {metric: per-seed values}, "seeds": [...], "delta": {metric: compare(...)}}`` from
+    runs ``{"arm", "seed", "metrics": {...}}``; the seeds of each arm in the same order."""
+    seeds = sorted({r["seed"] for r in runs})
+    out: dict = {"seeds": seeds}
+    for arm in arms:
+        by_seed = {r["seed"]: r["metrics"] for r in runs if r["arm"] == arm}
+        out[arm] = {m: [float(by_seed[s][m]) for s in seeds] for m in metrics}
+    out["delta"] = arm_deltas({"source": out[arms[0]], "edited": out[arms[1]]},
+                              {m: higher_is_better(m) for m in metrics}, relative_margin)
+    return out
+
+
+def delta_table(result: dict, arms=ARMS, base: dict | None = None):
+    """One row per metric: the two arms' means over seeds, the paired difference (± SE), its
+    p-value and verdict; ``base`` adds a column of the model before training."""
+    import pandas as pd
+
+    rows = []
+    for m, d in result["delta"].items():
+        se = f" ± {d['se']:.3f}" if d["se"] is not None else ""
+        row = {"metric": label(m), f"{arms[0]} (mean)": np.mean(result[arms[0]][m]),
+               f"{arms[1]} (mean)": np.mean(result[arms[1]][m]), f"{arms[1]} − {arms[0]}": f"{d['mean']:+.3f}{se}",
+               "p": d["p_value"], "MDE": d["mde"], "verdict": d["verdict"]}
+        if base is not None:
+            row["base"] = base.get(m)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("metric").round(3)
+
+
+def dose_table(edit_stats: dict):
+    """Tokens, flagged, changed and P >= 0.99 shares (%) of each edited set."""
+    import pandas as pd
+
+    table = pd.DataFrame(edit_stats).T
+    out = pd.DataFrame({"tokens": table["tokens"].astype(int),
+                        "flagged (%)": 100 * table["flagged_share"].astype(float),
+                        "changed (%)": 100 * table["changed_share"].astype(float),
+                        "P >= 0.99 (%)": 100 * table["share_at_0.99"].astype(float)})
+    out.index.name = "edited set"
+    return out.round(2)
+
+
+def plot_differences(comparisons: dict, margin: float):
+    """Forest plot: each metric's paired difference as % of the source mean, 95% CI, coloured
+    by verdict; the equivalence band in grey."""
+    import matplotlib.pyplot as plt
+
+    rows = [(name, m, d) for name, result in comparisons.items() for m, d in result["delta"].items()
+            if m in LABELS]
+    fig, ax = plt.subplots(figsize=(8.5, 0.42 * len(rows) + 1.2))
+    for i, (_, m, d) in enumerate(rows):
+        scale = 100 / abs(d["source_mean"]) if d["source_mean"] else 0.0
+        mean = d["mean"] * scale
+        lo, hi = (d["ci"][0] * scale, d["ci"][1] * scale) if d["ci"] else (mean, mean)
+        color = {BETTER: "tab:green", WORSE: "tab:red"}.get(d["verdict"], "tab:grey")
+        ax.errorbar(mean, i, xerr=[[mean - lo], [hi - mean]], fmt="o", color=color, capsize=3)
+    ax.axvspan(-100 * margin, 100 * margin, color="grey", alpha=0.2, lw=0)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_yticks(range(len(rows)), [f"{name}: {LABELS[m]}" for name, m, _ in rows])
+    ax.invert_yaxis()
+    ax.set_xlabel("edited − source, % of the source mean (95% CI over seeds)")
+    ax.set_title("Paired differences: green better, red worse, grey no difference within noise")
+    return fig
+
+
+def claims(results: dict) -> dict:
+    """Claim records (:func:`stats.claim`) for claims 8 and 10 of the digest's §8."""
+    deltas = {k: results["regimes"][k]["delta"][PRIMARY[k]] for k in PRIMARY}
+    paper = results["paper"]
+    ours8 = "; ".join(f"{k.upper()} {LABELS[PRIMARY[k]]} {fmt(d)}: {d['verdict']}" for k, d in deltas.items())
+    gen = results["generations"]["delta"]["gen2_vs_gen0"]
+    return {
+        "edited_data_not_worse": stats.claim(
+            "Training on ToEdit-edited data instead of the source gives equal or slightly better results at "
+            "the same token budget, in pre-training, continual pre-training and fine-tuning (claim 8)",
+            not_worse_verdict(list(deltas.values())), ours8,
+            f"PT {paper['pt']['OLMo-1B']:+.2f}, CPT {min(paper['cpt'].values()):+.2f} to "
+            f"{max(paper['cpt'].values()):+.2f}, SFT {min(paper['sft'].values()):+.2f} to "
+            f"{max(paper['sft'].values()):+.2f} accuracy points (Tables 2-4)",
+            differences={k: {f: d[f] for f in ("mean", "se", "p_value", "mde", "ci", "margin", "verdict")}
+                         for k, d in deltas.items()},
+            seeds=len(results["regimes"]["pt"]["seeds"])),
+        "generations_not_worse": stats.claim(
+            "Fine-tuning on a second editing generation does not degrade the result (claim 10)",
+            not_worse_verdict([gen]), f"{LABELS['response_ppl']} gen 2 − gen 0 {fmt(gen)}: {gen['verdict']}",
+            "average " + " → ".join(f"{v:.2f}" for v in paper["generations"]["avg"]) + " over generations 0-2 (Table 16)",
+            difference={f: gen[f] for f in ("mean", "se", "p_value", "mde", "ci", "margin", "verdict")}),
+    }
+
+
+def profile_parameters(profile: str, stem: str = "06_training") -> dict:
+    """This chapter's overrides in ``profiles/<profile>.yml`` (for the prose)."""
+    from . import book
+
+    return book.profile_overrides(profile).get(stem, {})
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%" if x >= 0.001 or x == 0 else f"{100 * x:.3f}%"
+
+
+def _line(result: dict, metric: str) -> str:
+    """"Domain PPL: 12.34 with the source, 12.30 edited, a difference of ...: **better**"."""
+    d, digits = result["delta"][metric], 1 if higher_is_better(metric) else 2
+    name = label(metric)
+    return (f"{name[0].upper() + name[1:]}: {np.mean(result['source'][metric]):.{digits}f} with the source, "
+            f"{np.mean(result['edited'][metric]):.{digits}f} edited, a difference of {fmt(d, digits=digits)}: "
+            f"**{d['verdict']}**")
+
+
+def summary(results: dict, gpu: dict | None = None) -> str:
+    """The chapter's closing paragraphs, written from its ``results.json``."""
+    r, paper, es = results["regimes"], results["paper"], results["edit_stats"]
+    n = len(r["pt"]["seeds"])
+    st = results["student"]
+    gen = results["generations"]["delta"]
+    claim8, claim10 = results["claims"]["edited_data_not_worse"], results["claims"]["generations_not_worse"]
+    mdes = [r[k]["delta"][PRIMARY[k]]["mde"] for k in PRIMARY]
+    rel_mde = [100 * m / abs(r[k]["delta"][PRIMARY[k]]["source_mean"]) for m, k in zip(mdes, PRIMARY) if m is not None]
+    parts = [
+        f"**Dose.** Editing at p = {results['threshold']:.4g} ({results['threshold_source']}) flagged "
+        f"{_pct(es['pt']['flagged_share'])} of the pre-training text's tokens and changed "
+        f"{_pct(es['pt']['changed_share'])}; on the fine-tuning responses it flagged "
+        f"{_pct(es['sft_gen1']['flagged_share'])} in generation 1 and {_pct(es['sft_gen2']['flagged_share'])} in "
+        f"generation 2 (paper, Table 15: {_pct(paper['flagged_share'][0])} and {_pct(paper['flagged_share'][1])}). "
+        f"With the paper's rule, p ≥ 0.99, our prior would flag only {_pct(es['pt']['share_at_0.99'])} of the "
+        f"pre-training text.",
+        f"**Pre-training from scratch** ({n} paired seeds, students of {st['parameters']:,} parameters, "
+        f"{st['pt_tokens']:,} training tokens each): {_line(r['pt'], 'ppl_mean')}. "
+        + " ".join(f"{_line(r['pt'], m)}." for m in r["pt"]["delta"] if m.startswith("acc_"))
+        + f" The paper's gain: {paper['pt']['OLMo-1B']:+.2f} accuracy points (Table 2).",
+        f"**Continual pre-training** on {r['cpt']['domain']}: {_line(r['cpt'], 'domain_ppl')} "
+        f"(the base model had {r['cpt']['base']['domain_ppl']:.2f} before). {_line(r['cpt'], 'general_ppl')}. "
+        f"{_line(r['cpt'], 'domain_acc')}. The paper's gains: {min(paper['cpt'].values()):+.2f} to "
+        f"{max(paper['cpt'].values()):+.2f} points (Table 3).",
+        f"**Supervised fine-tuning** ({results['sft_pairs']['train']:,} training pairs"
+        f"{', LoRA rank ' + str(st['lora_rank']) if st['lora_rank'] else ', full fine-tuning'}): "
+        f"{_line(r['sft'], 'response_ppl')}. {_line(r['sft'], 'choice_acc')}. The paper's gains: "
+        f"{min(paper['sft'].values()):+.2f} to {max(paper['sft'].values()):+.2f} points (Table 4).",
+        f"**Editing generations.** Response PPL after fine-tuning on generation 2 minus generation 0: "
+        f"{fmt(gen['gen2_vs_gen0'])}, **{gen['gen2_vs_gen0']['verdict']}**; generation 2 minus generation 1: "
+        f"{fmt(gen['gen2_vs_gen1'])}, **{gen['gen2_vs_gen1']['verdict']}**. The paper: "
+        + " → ".join(f"{v:.2f}" for v in paper["generations"]["avg"]) + " (Table 16).",
+        f"**Claim 8**, edited data trains equally well or slightly better: **{claim8['verdict']}**. "
+        f"**Claim 10**, a second editing generation does not degrade fine-tuning: **{claim10['verdict']}**. "
+        f"A claim counts as reproduced when each difference is better or its 95% interval lies within "
+        f"±{100 * results['budget']['equivalence_margin']:.0f}% of the source value, and not reproduced when one "
+        f"is worse. With {n} seeds the smallest differences the comparisons could detect are "
+        + ", ".join(f"{v:.1f}%" for v in rel_mde) + " of the source perplexity (PT, CPT, SFT); a smaller true effect "
+        "reads \"no difference within noise\". The paper's gains are accuracy points on large models, so only "
+        "their direction carries over.",
+    ]
+    if gpu:
+        parts.append("The `gpu` profile runs this chapter with " + ", ".join(f"`{k} = {v}`" for k, v in gpu.items()) + ".")
+    parts.append(f"The chapter ran in {results['seconds'] / 60:.1f} minutes, {results['train_seconds'] / 60:.1f} of "
+                 f"them training.")
+    return "\n\n".join(parts)
