@@ -133,3 +133,17 @@ def test_not_worse_verdict():
     assert regimes.not_worse_verdict([better, same]) == stats.REPRODUCED
     assert regimes.not_worse_verdict([better, worse]) == stats.NOT_REPRODUCED
     assert regimes.not_worse_verdict([better, noisy]) == stats.INCONCLUSIVE
+
+
+def test_threshold_comes_from_the_profile_or_chapter_4(tmp_path, monkeypatch):
+    monkeypatch.setenv("TOKEDIT_RUNS", str(tmp_path))
+    assert regimes.resolve_threshold(0.99, "any") == (0.99, "set by the profile")
+    with pytest.raises(FileNotFoundError, match="04_editing"):
+        regimes.resolve_threshold("dose_matched", "toy")
+    stage = tmp_path / "toy" / "04_editing"
+    stage.mkdir(parents=True)
+    (stage / "results.json").write_text('{"dose_matched_threshold": 0.41, "flag_matched_threshold": 0.2}')
+    assert regimes.resolve_threshold("dose_matched", "toy")[0] == 0.41
+    assert regimes.resolve_threshold("flag_matched", "toy")[0] == 0.2
+    with pytest.raises(ValueError):
+        regimes.resolve_threshold("0.5", "toy")
