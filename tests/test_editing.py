@@ -198,19 +198,10 @@ def test_diff_html_shows_every_change():
     assert page.count("<tr>") == 2 and "<del>" in page
 
 
-def test_chapter1_max_docs_is_inferred_from_its_corpus_table():
-    full = {"a": {"train": 10, "test": 3}, "b": {"train": 7, "test": 2}}
-    as_is = {"corpus": {d: {s: {"documents": n} for s, n in v.items()} for d, v in full.items()}}
-    assert editing.chapter1_max_docs(as_is, full) is None
-    limited = {"corpus": {"a": {"train": {"documents": 4}, "test": {"documents": 3}},
-                          "b": {"train": {"documents": 4}, "test": {"documents": 2}}}}
-    assert editing.chapter1_max_docs(limited, full) == 4
-    assert editing.chapter1_max_docs({**limited, "max_docs_per_domain": 9}, full) == 9
-
 
 def test_smoke_chapter_results():
     """The chapter in the smoke profile: its results.json keys and what a smoke run can show."""
-    from tokedit_utils import book, io, paths
+    from tokedit_utils import book, paths, records
 
     book.run_chain("smoke", until="04_editing", log=lambda line: None)
     res = paths.read_results("smoke", "04_editing")
@@ -229,8 +220,8 @@ def test_smoke_chapter_results():
     assert set(res["dose"]) >= {"0.5", "0.9", "0.99"}
     stage = paths.stage_dir("smoke", "04_editing")
     manifest = json.loads((stage / res["outputs"]["manifest"]).read_text())
-    once = [r for _, r in io.iter_records(stage / res["outputs"]["edited_once"])]
-    twice = [r for _, r in io.iter_records(stage / res["outputs"]["edited_twice"])]
+    once = [r for _, r in records.iter_records(stage / res["outputs"]["edited_once"])]
+    twice = [r for _, r in records.iter_records(stage / res["outputs"]["edited_twice"])]
     assert manifest["datasets"][0]["documents"] == len(once) == len(twice) == res["documents"]
     assert sum(a["text"] != b["text"] for a, b in zip(once, twice)) > 0
     assert [r["id"] for r in once] == [r["id"] for r in twice]

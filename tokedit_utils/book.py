@@ -23,7 +23,8 @@ stage reads:
 - ``requirements.txt``; any file or folder a parameter names (a reader's corpus);
 - its **upstream** stages' artifacts, and its extra ``inputs`` (files or folders relative to
   the project). Both are declared in the notebook's metadata,
-  ``"tokedit": {"upstream": ["01_corpora"], "inputs": ["data/corpus"]}``; without a
+  ``"tokedit": {"upstream": ["01_corpora"], "inputs": ["data/corpus"]}`` (``"upstream": "all"``
+  names every earlier stage); without a
   declaration the upstream stages are those the code names in ``paths.input_dir(profile,
   "NN_x")``, ``paths.read_results(profile, "NN_x")`` or ``data.load_chapter1_corpus``.
 
@@ -364,7 +365,9 @@ def stage_inputs(nb_path: Path, notebooks: list[Path], package_root: Path | None
     nb = nbformat.read(nb_path, as_version=4)
     declared = nb.metadata.get("tokedit", {})
     stems = [p.stem for p in notebooks]
-    if "upstream" in declared:
+    if declared.get("upstream") == "all":  # a page that reads every earlier chapter (the verdicts)
+        upstream = stems[: stems.index(nb_path.stem)]
+    elif "upstream" in declared:
         upstream = list(declared["upstream"])
     else:
         code = _code(nb)

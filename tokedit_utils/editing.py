@@ -28,7 +28,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .toedit import TABLE6_EDGES, token_probabilities, token_probability_histogram
+from .toedit import TABLE6_EDGES, token_probabilities, token_probability_histogram, windows
 
 # --------------------------------------------------------------------------- the paper's numbers
 
@@ -61,49 +61,6 @@ def paper_table15_shares() -> list[float]:
     return [n / PAPER_TABLE15_TOKENS for n in PAPER_TABLE15_FLAGGED]
 
 
-# --------------------------------------------------------------------------- chapter 1's corpus
-
-
-def chapter1_max_docs(ch1_results: dict, full_counts: dict[str, dict[str, int]]) -> int | None:
-    """Chapter 1's ``max_docs_per_domain``: its recorded value, else the one its corpus
-    table implies (None when every domain and split is complete).
-
-    ``full_counts[domain][split]`` are the documents of the whole embedded corpus.
-    """
-    for key in ("max_docs_per_domain",):
-        if key in ch1_results.get("corpus_settings", {}):
-            return ch1_results["corpus_settings"][key]
-        if key in ch1_results:
-            return ch1_results[key]
-    seen = {d: {s: v["documents"] for s, v in splits.items()} for d, splits in ch1_results["corpus"].items()}
-    if all(seen[d][s] == full_counts.get(d, {}).get(s) for d in seen for s in seen[d]):
-        return None
-    return max(n for splits in seen.values() for n in splits.values())
-
-
-def human_corpus(ch1_results: dict):
-    """The human corpus exactly as chapter 1 split and limited it (the embedded corpus)."""
-    from . import data
-
-    full = data.load_embedded_corpus()
-    full_counts: dict[str, dict[str, int]] = {}
-    for split, ds in full.items():
-        for domain in ds["domain"]:
-            full_counts.setdefault(domain, {}).setdefault(split, 0)
-            full_counts[domain][split] += 1
-    limit = chapter1_max_docs(ch1_results, full_counts)
-    corpus = data.limit_per_domain(full, limit)
-    for split, ds in corpus.items():
-        counts: dict[str, int] = {}
-        for domain in ds["domain"]:
-            counts[domain] = counts.get(domain, 0) + 1
-        for domain, n in counts.items():
-            if ch1_results["corpus"][domain][split]["documents"] != n:
-                raise ValueError(f"cannot rebuild chapter 1's corpus: {domain}/{split} has {n} documents, "
-                                 f"chapter 1 had {ch1_results['corpus'][domain][split]['documents']}")
-    return corpus
-
-
 # --------------------------------------------------------------------------- one scoring pass
 
 
@@ -125,22 +82,6 @@ class ScoredTokens:
     @property
     def scored(self) -> int:
         return int(sum((~np.isnan(p)).sum() for p in self.probs))
-
-
-def _windows(n: int, context: int, stride: int) -> list[tuple[int, int, int]]:
-    """The engine's documented windows ``(start, end, score_from)``: one window when the
-    sequence fits, else a first full window and then full windows that each score the next
-    ``stride`` positions at their right end (every position 1..n-1 exactly once)."""
-    if n <= 1:
-        return []
-    if n <= context:
-        return [(0, n, 1)]
-    out, done = [(0, context, 1)], context
-    while done < n:
-        end = min(done + stride, n)
-        out.append((end - context, end, done))
-        done = end
-    return out
 
 
 @torch.inference_mode()
@@ -166,11 +107,11 @@ def score_tokens(model, tokenizer, texts: Sequence[str], *, k: int = PAPER_K, be
     is_special[special] = True
     probs = [np.full(len(ids), np.nan, dtype=np.float32) for ids in encoded]
     change = [np.full(len(ids), np.nan, dtype=np.float32) for ids in encoded]
-    windows = [(d, s, e, f) for d, ids in enumerate(encoded) for s, e, f in _windows(len(ids), context, stride)]
+    todo = [(d, s, e, f) for d, ids in enumerate(encoded) for s, e, f in windows(len(ids), context, stride)]
     # similar lengths and first scored offsets together: less padding, fewer logits to compute
-    windows.sort(key=lambda w: (w[2] - w[1], w[3] - w[1]), reverse=True)
-    for b in range(0, len(windows), batch_size):
-        batch = windows[b:b + batch_size]
+    todo.sort(key=lambda w: (w[2] - w[1], w[3] - w[1]), reverse=True)
+    for b in range(0, len(todo), batch_size):
+        batch = todo[b:b + batch_size]
         width = max(e - s for _, s, e, _ in batch)
         inp = np.full((len(batch), width), pad, dtype=np.int64)
         att = np.zeros((len(batch), width), dtype=np.int64)
