@@ -332,3 +332,28 @@ def test_any_arrow_table_round_trips_unchanged(prior_dir, tmp_path_factory, tabl
     pq.write_table(table, folder / "in.parquet")
     assert _run(prior_dir, folder / "in.parquet", folder / "out.parquet", *NOTHING, "--chunk-docs", str(chunk)) == 0
     _columns_equal(pq.read_table(folder / "out.parquet"), pq.read_table(folder / "in.parquet"))
+
+
+def test_parquet_run_resumes_to_the_same_output(prior_dir, texts, tmp_path, monkeypatch):
+    pq.write_table(_side_table(texts), tmp_path / "in.parquet")
+    args = ["--threshold", "0.01", "--chunk-docs", "3"]
+    assert _run(prior_dir, tmp_path / "in.parquet", tmp_path / "ref.parquet", *args) == 0
+    real, calls = ToEditor.edit_records, []
+
+    def flaky(self, *a, **kw):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(ToEditor, "edit_records", flaky)
+    assert _run(prior_dir, tmp_path / "in.parquet", tmp_path / "out.parquet", *args) == 130
+    assert len(list((tmp_path / "out.parquet.partial").glob("chunk-*.parquet"))) == 2
+    monkeypatch.setattr(ToEditor, "edit_records", real)
+    assert _run(prior_dir, tmp_path / "in.parquet", tmp_path / "out.parquet", *args, "--stats-only",
+                "--stats", str(tmp_path / "only.json")) == 0  # a stats-only run leaves the sidecars alone
+    assert _run(prior_dir, tmp_path / "in.parquet", tmp_path / "out.parquet", *args) == 0
+    _columns_equal(pq.read_table(tmp_path / "out.parquet"), pq.read_table(tmp_path / "ref.parquet"))
+    assert not (tmp_path / "out.parquet.partial").exists()
+    stats = [json.loads((tmp_path / name).read_text()) for name in ("ref.stats.json", "out.stats.json", "only.json")]
+    assert stats[0]["flagged"] == stats[1]["flagged"] == stats[2]["flagged"] > 0

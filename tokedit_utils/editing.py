@@ -502,7 +502,7 @@ def write_outputs(out_dir, train, passes: Sequence[Sequence], *, threshold: floa
     the edited text), with ``edited/MANIFEST.json``. Paths are relative to ``out_dir``."""
     from pathlib import Path
 
-    from .io import write_records
+    from .records import write_records
     from .paths import write_json
 
     folder = Path(out_dir) / "edited"

@@ -57,7 +57,8 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def write_json(path: Path, payload) -> None:
-    atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=True, default=_jsonable) + "\n")
+    text = json.dumps(payload, indent=2, sort_keys=True, default=records.json_default)
+    atomic_write_text(path, text + "\n")
 
 
 def write_results(out_dir: Path, results: dict) -> None:
@@ -87,12 +88,3 @@ def relative_to_stage(value, stage: Path):
 
 def read_results(profile: str, stem: str) -> dict:
     return json.loads((input_dir(profile, stem) / "results.json").read_text())
-
-
-def _jsonable(value):
-    # numpy / torch scalars and arrays
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -171,10 +171,11 @@ def write_records(path, records: Iterable[dict], schema=None) -> int:
 def dumps(record: dict) -> str:
     """One JSON line. Values JSON has no type for are written as text: dates and times in
     ISO 8601, decimals as their digits, bytes as base64."""
-    return json.dumps(record, ensure_ascii=False, default=_json_default)
+    return json.dumps(record, ensure_ascii=False, default=json_default)
 
 
-def _json_default(value):
+def json_default(value):
+    """``json.dumps``'s ``default`` for values JSON has no type for (see :func:`dumps`)."""
     import base64
     import datetime
     import decimal
