@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 
 from . import data, tasks
-from .io import write_records
+from .records import write_records
 
 CHOICE_TASK = "tokedit_sft_choice"  # lm-eval task; template in tokedit_utils/lm_eval_tasks/
 PROMPT_TEMPLATE = "### Instruction:\n{instruction}\n\n### Response:\n"
