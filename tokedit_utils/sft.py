@@ -187,10 +187,12 @@ def response_nll(model, encoded: datasets.Dataset, pad_id: int, batch_size: int 
     collate, total, count = Collator(pad_id), 0.0, 0
     model.eval()
     for start in range(0, len(encoded), batch_size):
-        batch = {k: v.to(device) for k, v in collate(list(encoded.select(range(start, min(start + batch_size, len(encoded)))))).items()}
+        rows = encoded.select(range(start, min(start + batch_size, len(encoded))))
+        batch = {k: v.to(device) for k, v in collate(list(rows)).items()}
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
         target = batch["labels"][:, 1:]
-        total += F.cross_entropy(logits[:, :-1].transpose(1, 2), target, ignore_index=IGNORE_INDEX, reduction="sum").item()
+        total += F.cross_entropy(logits[:, :-1].transpose(1, 2), target, ignore_index=IGNORE_INDEX,
+                                 reduction="sum").item()
         count += int((target != IGNORE_INDEX).sum())
     return total / count if count else math.nan
 
