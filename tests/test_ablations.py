@@ -89,12 +89,18 @@ def test_edit_shares_count_deleted_tokens(prior, probs):
 def test_threshold_mapping(probs, monkeypatch):
     literal = ablations.map_thresholds("literal", "smoke")
     assert literal["high"] == {0.99: 0.99, 0.999: 0.999} and literal["low"][0.001] == 0.001
-    monkeypatch.setattr(regimes, "resolve_threshold", lambda setting, profile: (0.4, "chapter 4's"))
+    anchor = float(np.quantile(probs, 0.7))
+    monkeypatch.setattr(regimes, "resolve_threshold", lambda setting, profile: (anchor, "chapter 4's"))
     mapped = ablations.map_thresholds("dose_matched", "smoke", probs)
-    assert mapped["high"][0.99] == 0.4 and mapped["high"][0.999] == pytest.approx(0.94)
-    # the mapped p ≤ 0.1 arm deletes the paper's share of tokens below 0.1; lower ones fewer
-    assert (probs < mapped["low"][0.1]).mean() == pytest.approx(ablations.PAPER_SHARE_BELOW_0_1, abs=0.02)
-    assert mapped["low"][0.1] > mapped["low"][0.01] > mapped["low"][0.001]
+    assert mapped["high"][0.99] == anchor
+    # the mapped p ≤ 0.1 arm deletes the paper's share of tokens below 0.1; each factor of ten
+    # in the paper's threshold halves the share flagged
+    share_high = float((probs >= anchor).mean())
+    assert (probs >= mapped["high"][0.999]).mean() == pytest.approx(share_high / 2, abs=0.02)
+    for i, t in enumerate(ablations.PAPER_LOW):
+        expected = ablations.PAPER_SHARE_BELOW_0_1 / 2 ** i
+        assert (probs < mapped["low"][t]).mean() == pytest.approx(expected, abs=0.02)
+    assert mapped["high"][0.999] > anchor and mapped["low"][0.1] > mapped["low"][0.01] > mapped["low"][0.001]
 
 
 def _fake_arms(domain_ppl: dict, seeds=(0, 1, 2, 3)):

@@ -14,10 +14,11 @@ so what an arm changes is exactly what reaches the engine.
 
 **Thresholds.** With ``mapping="literal"`` the arms use the paper's thresholds. A prior trained
 on a CPU flags almost nothing at ``P >= 0.99``, so the default maps them
-(:func:`map_thresholds`): the 0.99 arm uses chapter 4's dose-matched threshold, the 0.999 arm
-a threshold ten times closer to 1; the ``P < 0.1`` arm deletes the same share of tokens as
-the paper's prior puts below 0.1 (Table 6: 34.7%), and the 0.01 and 0.001 arms thresholds
-ten and a hundred times lower.
+(:func:`map_thresholds`): the 0.99 arm uses chapter 4's dose-matched threshold; the ``P < 0.1`` arm
+deletes the share of tokens that the paper's prior puts below 0.1 (Table 6: 34.7%); and each
+further factor of ten in the paper's threshold (0.999; 0.01, 0.001) flags half the share of
+the step before. The halving is an assumption: the paper gives no shares at those thresholds,
+and its prior flags 27.1% of the tokens at 0.9 and 12.5% at 0.99 (Tables 6 and 15).
 """
 
 from __future__ import annotations
@@ -69,23 +70,30 @@ def paper_score(row: str) -> float | None:
 
 
 def map_thresholds(mapping: str, profile: str, domain_probs: np.ndarray | None = None) -> dict:
-    """``{"high": {paper t: ours}, "low": {paper t: ours}, "rule": str}``.
+    """``{"high": {paper t: ours}, "low": {paper t: ours}, "shares": {paper t: share}, "rule"}``.
 
     ``mapping``: ``"literal"`` (the paper's thresholds), or ``"dose_matched"`` /
-    ``"flag_matched"`` (chapter 4's threshold for the 0.99 arm; see the module docstring).
-    ``domain_probs``: the prior's token probabilities on the domain text (for the low side).
+    ``"flag_matched"``: chapter 4's threshold for the 0.99 arm, and for the others the
+    thresholds that flag the share of ``domain_probs`` (the prior's token probabilities on the
+    domain text) given in the module docstring.
     """
     if mapping == "literal":
-        return {"high": {t: t for t in PAPER_HIGH}, "low": {t: t for t in PAPER_LOW},
+        return {"high": {t: t for t in PAPER_HIGH}, "low": {t: t for t in PAPER_LOW}, "shares": None,
                 "rule": "the paper's thresholds"}
+    probs = np.asarray(domain_probs, dtype=float)
     anchor, source = regimes.resolve_threshold(mapping, profile)
-    low_anchor = float(np.quantile(np.asarray(domain_probs), PAPER_SHARE_BELOW_0_1))
-    return {"high": {0.99: anchor, 0.999: 1 - (1 - anchor) / 10},
-            "low": {t: low_anchor * t / 0.1 for t in PAPER_LOW},
-            "rule": (f"p ≥ 0.99 → {source}; p ≥ 0.999 → ten times closer to 1; p ≤ 0.1 → the "
-                     f"threshold below which our prior puts {100 * PAPER_SHARE_BELOW_0_1:.1f}% "
-                     "of the domain's tokens, as the paper's prior does below 0.1 (Table 6); "
-                     "p ≤ 0.01 and 0.001 → ten and a hundred times lower")}
+    shares = {0.99: float((probs >= anchor).mean())}
+    shares[0.999] = shares[0.99] / 2
+    for i, t in enumerate(PAPER_LOW):
+        shares[t] = PAPER_SHARE_BELOW_0_1 / 2 ** i
+    high = {0.99: anchor, 0.999: float(np.quantile(probs, 1 - shares[0.999]))}
+    low = {t: float(np.quantile(probs, shares[t])) for t in PAPER_LOW}
+    return {"high": high, "low": low, "shares": shares,
+            "rule": (f"p ≥ 0.99 → {source}; p ≤ 0.1 → the threshold below which our prior puts "
+                     f"{100 * PAPER_SHARE_BELOW_0_1:.1f}% of the domain's tokens, as the paper's prior "
+                     "does below 0.1 (Table 6); each further factor of ten (p ≥ 0.999, p ≤ 0.01, "
+                     "p ≤ 0.001) → half the share of the step before, as the paper's prior flags 27.1% "
+                     "at p ≥ 0.9 and 12.5% at p ≥ 0.99 (Tables 6 and 15)")}
 
 
 def arms(thresholds: dict, top_p: float = 0.9, large_k: int = 64) -> dict[str, dict]:
