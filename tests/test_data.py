@@ -169,6 +169,12 @@ def test_work_field_keeps_works_whole_and_split_is_deterministic(tmp_path):
     assert all(list(again[s]["id"]) == list(dd[s]["id"]) for s in data.SPLITS)
 
 
+def test_a_field_named_work_can_be_the_work_field(tmp_path):
+    rows = [{"work": r["book"], "text": r["text"]} for r in _book_corpus()]
+    dd = data.load_corpus(_write_jsonl(tmp_path / "w.jsonl", [json.dumps(r) for r in rows]), work_field="work")
+    assert len(_splits_of(dd, "work")) == 6
+
+
 def test_missing_work_field_is_an_error(tmp_path):
     path = _write_jsonl(tmp_path / "books.jsonl", [json.dumps(r) for r in _book_corpus()])
     with pytest.raises(data.CorpusFormatError, match="no work field 'volume'"):

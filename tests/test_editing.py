@@ -94,7 +94,7 @@ def test_probabilities_match_the_engine_and_each_token_is_counted_once(gpt2, tok
     for ours, theirs in zip(scored.probs, engine):
         np.testing.assert_array_equal(np.isnan(ours), np.isnan(theirs))
         np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-6)
-    probs, change = scored.flat()
+    probs, _ = scored.flat()
     # the histogram counts every scored token once: all tokens but each document's first
     counts = editing.histogram(probs, bins=300)["counts"]
     assert sum(counts) == sum(lengths) - len(texts) == scored.scored

@@ -261,6 +261,41 @@ def heldout_ppl(model, blocks: dict[str, datasets.Dataset], batch_size: int = 64
     return out
 
 
+# --------------------------------------------------------------------------- downstream tasks
+
+
+def task_table(teacher_tasks: dict, runs: list[dict], ratios: Sequence[float]) -> pd.DataFrame:
+    """acc_mutual_info (%) of the teacher and of each arm (mean over seeds, and the seed range)."""
+    rows = [{"model": "teacher", **{t: f"{100 * s['acc_mi']:.1f}" for t, s in teacher_tasks.items()}}]
+    for r in ratios:
+        accs = {t: [100 * run["tasks"][t]["acc_mi"] for run in runs if run["ratio"] == r] for t in teacher_tasks}
+        rows.append({"model": f"{r:.0%} synthetic",
+                     **{t: f"{np.mean(a):.1f} ({min(a):.1f}–{max(a):.1f})" for t, a in accs.items()}})
+    table = pd.DataFrame(rows).set_index("model")
+    table.columns = [f"{t.replace('tokedit_', '')}, acc_mutual_info %" for t in table.columns]
+    return table
+
+
+def plot_tasks(teacher_tasks: dict, runs: list[dict], ratios: Sequence[float], counted: Sequence[str],
+               chance: float, colors: dict):
+    """One panel per task: each arm's mean accuracy with its seed SD, the teacher and chance."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(teacher_tasks), figsize=(5 * len(teacher_tasks), 3.8), squeeze=False)
+    for ax, t in zip(axes[0], teacher_tasks):
+        acc = by_seed(runs, ratios, lambda run, t=t: 100 * run["tasks"][t]["acc_mi"])
+        ax.bar([f"{r:.0%}" for r in ratios], acc.mean(0), color=[colors[r] for r in ratios],
+               yerr=acc.std(0, ddof=1) if len(acc) > 1 else None, capsize=4)
+        ax.axhline(100 * teacher_tasks[t]["acc_mi"], color="black", lw=1.2, label="teacher")
+        ax.axhline(100 * chance, color="grey", ls="--", label="chance")
+        ax.set_xlabel("synthetic share of the training tokens")
+        ax.set_ylabel("zero-shot acc_mutual_info (%), ± seed SD")
+        status = "counts" if t in counted else "excluded: teacher near chance"
+        ax.set_title(f"{t.replace('tokedit_', '').replace('_', ' ')} ({status})", fontsize=10)
+        ax.legend(fontsize=8, loc="lower left", framealpha=0.9)
+    return fig
+
+
 # --------------------------------------------------------------------------- prose from results
 
 

@@ -160,7 +160,7 @@ def split_by_work(
         empty = [s for s, f in zip(SPLITS, fractions) if f > 0 and not any(assignment[unit[i]] == s for i in rows)]
         if empty:
             warnings.warn(f"domain {domain!r} has {len(rows)} document(s): no {' or '.join(empty)} text", stacklevel=2)
-    ds = ds.add_column("work", works)
+    ds = ds.remove_columns([c for c in ("work",) if c in ds.column_names]).add_column("work", works)
     if not has_id:
         ds = ds.add_column("id", ids)
     return datasets.DatasetDict({s: ds.select(chosen[s]) for s in SPLITS})

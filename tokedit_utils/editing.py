@@ -89,7 +89,8 @@ def score_tokens(model, tokenizer, texts: Sequence[str], *, k: int = PAPER_K, be
                  context: int | None = None, stride: int | None = None, batch_size: int = 32) -> ScoredTokens:
     """``P_i`` and the change probability ``q_i`` of every token, in one forward pass.
 
-    Windows, special tokens and probabilities follow the engine's documented rules (a test
+    Windows (the engine's own :func:`toedit.windows`), special tokens and probabilities
+    follow the engine's documented rules (a test
     checks ``P_i`` against :meth:`ToEditor.score_texts`); ``q_i`` is the expectation of
     the engine's top-k sampler (module docstring).
     """
@@ -512,7 +513,7 @@ def write_outputs(out_dir, train, passes: Sequence[Sequence], *, threshold: floa
     for n, results in enumerate(passes, start=1):
         path = f"edited/edited_{n}.jsonl.gz"
         records = ({**{c: meta[c][i] for c in columns}, "text": r.text} for i, r in enumerate(results))
-        write_records(Path(out_dir) / path, records)
+        write_jsonl_gz(Path(out_dir) / path, records)
         datasets_.append({"name": f"edited_{n}", "path": path, "edits": n, "table16_generation": n,
                           "table15_generation": n + 1, "documents": len(results),
                           "characters": sum(len(r.text) for r in results),
@@ -668,7 +669,7 @@ def claims(res: dict) -> dict:
     else:
         decay = REPRODUCED if e_hi < 1 else NOT_REPRODUCED if e_lo > 1 else INCONCLUSIVE
     return {
-        "u_shape": claim(
+        "u_shaped": claim(
             "Token probabilities of human text under the prior are U-shaped (both end intervals above every middle one)",
             REPRODUCED if res["u_shaped"] else NOT_REPRODUCED,
             f"[0,0.1): {iv[0]:.1f}%, [0.9,1]: {iv[-1]:.1f}%, middle max {max(iv[1:-1]):.1f}%",
@@ -677,7 +678,7 @@ def claims(res: dict) -> dict:
             "About 12.5% of tokens reach P >= 0.99 (within a factor of 2)",
             REPRODUCED if PAPER_FLAGGED_SHARE / 2 <= at99 <= 2 * PAPER_FLAGGED_SHARE else NOT_REPRODUCED,
             _pct(at99, 2), _pct(PAPER_FLAGGED_SHARE)),
-        "changed_of_flagged_at_0.99": claim(
+        "few_flagged_change": claim(
             "At p = 0.99, top-8, beta = 1.5, about 4-8% of flagged tokens change (within a factor of 2; "
             "at least 100 flagged tokens needed)",
             INCONCLUSIVE if cof is None or n99 < 100 else REPRODUCED if lo / 2 <= cof <= 2 * hi else NOT_REPRODUCED,

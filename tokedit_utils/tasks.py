@@ -282,6 +282,8 @@ def evaluate(model_dir: str | Path, task_dir: str | Path, tasks: Sequence[str] |
     task_dir = Path(task_dir)
     if tasks is None:
         tasks = [t for t in TASKS if (task_dir / f"{t}.yaml").exists()]
+    if not tasks:  # a corpus too small to build any task: nothing to score
+        return {}
     for name in ("lm_eval", "lm-eval"):
         logging.getLogger(name).setLevel(logging.ERROR)
     folder = str(Path(model_dir).resolve())
