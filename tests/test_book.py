@@ -165,10 +165,6 @@ def test_override_of_the_wrong_type_is_an_error(toy):
         _run(toy)
 
 
-def test_a_number_may_replace_a_named_mode():
-    assert book._same_kind("dose_matched", 0.99) and not book._same_kind(0.99, "dose_matched")
-
-
 def test_unknown_notebook_and_profile_are_errors(toy):
     (toy[1] / "small.yml").write_text(yaml.safe_dump({"09_missing": {"value": 2}}))
     with pytest.raises(book.ChainError, match="'09_missing', which does not exist"):

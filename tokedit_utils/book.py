@@ -256,8 +256,6 @@ def _same_kind(default, value) -> bool:
         return isinstance(default, bool) and isinstance(value, bool)
     if isinstance(default, (int, float)) and isinstance(value, (int, float)):
         return not (isinstance(default, int) and isinstance(value, float))
-    if isinstance(default, str) and isinstance(value, (int, float)):
-        return True  # a named mode ("dose_matched") or a number
     return isinstance(value, type(default))
 
 
