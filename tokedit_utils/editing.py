@@ -28,7 +28,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .toedit import TABLE6_EDGES, token_probabilities, token_probability_histogram, windows
+from .toedit import token_probabilities, token_probability_histogram, windows
+from .toedit.results import TABLE6_EDGES
 
 # --------------------------------------------------------------------------- the paper's numbers
 
@@ -503,7 +504,7 @@ def write_outputs(out_dir, train, passes: Sequence[Sequence], *, threshold: floa
     the edited text), with ``edited/MANIFEST.json``. Paths are relative to ``out_dir``."""
     from pathlib import Path
 
-    from .records import write_records
+    from .data import write_jsonl_gz
     from .paths import write_json
 
     folder = Path(out_dir) / "edited"
