@@ -67,3 +67,22 @@ def test_theory_chapter_directions(smoke):
     assert max(accumulate) < ch5["accumulate_limit"] * 1.2  # accumulate stays bounded
     assert ch5["edit"]["theorem1_exact"]
     assert replace[0] == pytest.approx(base, rel=0.3)
+
+
+def test_training_chapter(smoke):
+    ch6 = smoke["06_training"]
+    for regime in ("pt", "cpt", "sft"):
+        result = ch6["regimes"][regime]
+        seeds = result["seeds"]
+        assert len(seeds) >= 2 and set(result["delta"]) <= set(result["source"]) == set(result["edited"])
+        for metric, d in result["delta"].items():
+            assert len(result["source"][metric]) == len(result["edited"][metric]) == len(seeds)
+            diffs = [e - s for e, s in zip(result["edited"][metric], result["source"][metric])]
+            assert d["mean"] == pytest.approx(sum(diffs) / len(diffs))  # edited − source, paired by seed
+            assert d["verdict"] in ("better", "worse", "no difference within noise")
+    assert set(ch6["edit_stats"]) == {"pt", "cpt_domain", "sft_gen1", "sft_gen2"}
+    assert all(0 <= s["changed_share"] <= s["flagged_share"] <= 1 for s in ch6["edit_stats"].values())
+    assert [len(v) for v in ch6["generations"]["metrics"]["response_ppl"]] == [len(seeds)] * 3
+    assert set(ch6["claims"]) == {"pt_edited_not_worse", "cpt_edited_not_worse", "sft_edited_not_worse",
+                                  "generations_stable"}
+    assert ch6["paper"]["pt"]["OLMo-1B"] == pytest.approx(0.36)
