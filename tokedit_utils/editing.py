@@ -28,7 +28,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .toedit import TABLE6_EDGES, token_probabilities, token_probability_histogram, windows
+from .toedit import token_probabilities, token_probability_histogram, windows
+from .toedit.results import TABLE6_EDGES
 
 # --------------------------------------------------------------------------- the paper's numbers
 

@@ -1,0 +1,311 @@
+"""The paper's ablations (§5.4, claim 9): which tokens to edit, how to draw, how many candidates.
+
+Every arm continues chapter 6's base model on its continual pre-training mixture (half domain,
+half general text, :func:`tokedit_utils.regimes.cpt_mixture`); only the domain half differs
+between arms. Each arm is one :class:`~tokedit_utils.toedit.EditConfig` (:func:`edit_config`),
+so what an arm changes is exactly what reaches the engine.
+
+* **Threshold** (Table 5): resample the predictable tokens (``P >= t``, ``resample_high``)
+  against deleting the unpredictable ones (``P < t``, ``drop_low``; the repo's runs behind
+  Table 5 deleted tokens). The engine has neither "resample the unlikely tokens" nor "delete
+  the likely ones", so those two readings are not run.
+* **Sampler** (Table 7): top-k (k = 8), top-p (0.9) and rejection sampling at the 0.99 arm's
+  threshold. **Candidates** (Table 8): top-k with k = 8 and k = 64.
+
+**Thresholds.** With ``mapping="literal"`` the arms use the paper's thresholds. A prior trained
+on a CPU flags almost nothing at ``P >= 0.99``, so the default maps them
+(:func:`map_thresholds`): the 0.99 arm uses chapter 4's dose-matched threshold; the ``P < 0.1`` arm
+deletes the share of tokens that the paper's prior puts below 0.1 (Table 6: 34.7%); and each
+further factor of ten in the paper's threshold (0.999; 0.01, 0.001) flags half the share of
+the step before. The halving is an assumption: the paper gives no shares at those thresholds,
+and its prior flags 27.1% of the tokens at 0.9 and 12.5% at 0.99 (Tables 6 and 15).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from . import regimes, stats
+from .toedit import EditConfig, EditStats, ToEditor
+
+# ---------------------------------------------------------------------- the paper's numbers
+#: Table 5 (v3; the p ≤ 0.001 row only in v1): OLMo-1B biomedicine, accuracy on
+#: PubMedQA, MQP, RCT, USMLE, ChemProt and their average.
+PAPER_THRESHOLD_COLUMNS = ("PubMedQA", "MQP", "RCT", "USMLE", "ChemProt", "Avg")
+PAPER_THRESHOLD = {"p ≥ 0.99": (64.50, 55.73, 30.95, 27.65, 14.60, 38.69),
+                   "p ≥ 0.999": (63.60, 55.40, 29.09, 28.12, 16.20, 38.48),
+                   "p ≤ 0.1": (62.40, 51.47, 25.60, 29.14, 10.00, 35.72),
+                   "p ≤ 0.01": (65.40, 54.91, 28.19, 27.80, 11.00, 37.46),
+                   "p ≤ 0.001": (64.2, 56.39, 35.0, 27.80, 12.4, 39.16)}
+#: Tables 7 and 8: accuracy on PubMedQA, MedMCQA, MedQA (4 options).
+PAPER_SAMPLER_COLUMNS = ("PubMedQA", "MedMCQA", "MedQA")
+PAPER_SAMPLER = {"top-k": (64.50, 26.13, 24.82), "top-p": (63.80, 27.11, 25.61),
+                 "rejection": (64.50, 28.90, 28.20)}
+PAPER_K = {"k = 8": (64.50, 26.13, 24.82), "k = 64": (63.80, 28.14, 27.34)}
+#: The paper's thresholds of Table 5.
+PAPER_HIGH, PAPER_LOW = (0.99, 0.999), (0.1, 0.01, 0.001)
+#: Table 6: share of the biomedicine tokens that Qwen2-0.5B puts at P < 0.1.
+PAPER_SHARE_BELOW_0_1 = 0.347
+
+
+def paper_tables() -> dict:
+    """Tables 5, 7 and 8 with their column names (for ``results["paper"]``)."""
+    table = lambda rows, cols: {k: dict(zip(cols, v)) for k, v in rows.items()}  # noqa: E731
+    return {"table5": table(PAPER_THRESHOLD, PAPER_THRESHOLD_COLUMNS),
+            "table7": table(PAPER_SAMPLER, PAPER_SAMPLER_COLUMNS),
+            "table8": table(PAPER_K, PAPER_SAMPLER_COLUMNS)}
+
+
+def paper_score(row: str) -> float | None:
+    """An arm's paper score: Table 5's average, or the mean of Table 7/8's three columns."""
+    if row in PAPER_THRESHOLD:
+        return PAPER_THRESHOLD[row][-1]
+    values = PAPER_SAMPLER.get(row) or PAPER_K.get(row)
+    return float(np.mean(values)) if values else None
+
+
+# ---------------------------------------------------------------------- thresholds and arms
+
+
+def map_thresholds(mapping: str, profile: str, domain_probs: np.ndarray | None = None) -> dict:
+    """``{"high": {paper t: ours}, "low": {paper t: ours}, "shares": {paper t: share}, "rule"}``.
+
+    ``mapping``: ``"literal"`` (the paper's thresholds), or ``"dose_matched"`` /
+    ``"flag_matched"``: chapter 4's threshold for the 0.99 arm, and for the others the
+    thresholds that flag the share of ``domain_probs`` (the prior's token probabilities on the
+    domain text) given in the module docstring.
+    """
+    if mapping == "literal":
+        return {"high": {t: t for t in PAPER_HIGH}, "low": {t: t for t in PAPER_LOW}, "shares": None,
+                "rule": "the paper's thresholds"}
+    probs = np.asarray(domain_probs, dtype=float)
+    anchor, source = regimes.resolve_threshold(mapping, profile)
+    shares = {0.99: float((probs >= anchor).mean())}
+    shares[0.999] = shares[0.99] / 2
+    for i, t in enumerate(PAPER_LOW):
+        shares[t] = PAPER_SHARE_BELOW_0_1 / 2 ** i
+    high = {0.99: anchor, 0.999: float(np.quantile(probs, 1 - shares[0.999]))}
+    low = {t: float(np.quantile(probs, shares[t])) for t in PAPER_LOW}
+    return {"high": high, "low": low, "shares": shares,
+            "rule": (f"p ≥ 0.99 → {source}; p ≤ 0.1 → the threshold below which our prior puts "
+                     f"{100 * PAPER_SHARE_BELOW_0_1:.1f}% of the domain's tokens, as the paper's prior "
+                     "does below 0.1 (Table 6); each further factor of ten (p ≥ 0.999, p ≤ 0.01, "
+                     "p ≤ 0.001) → half the share of the step before, as the paper's prior flags 27.1% "
+                     "at p ≥ 0.9 and 12.5% at p ≥ 0.99 (Tables 6 and 15)")}
+
+
+def arms(thresholds: dict, top_p: float = 0.9, large_k: int = 64) -> dict[str, dict]:
+    """Every edited arm: ``{name: {"group", "paper_row", "config": EditConfig fields}}``.
+
+    The top-k arm of Tables 7 and 8 is the p ≥ 0.99 arm of Table 5 (the same run in the repo).
+    """
+    high, low = thresholds["high"], thresholds["low"]
+    t99 = high[0.99]
+    out: dict[str, dict] = {}
+    for t in PAPER_HIGH:
+        out[f"resample p≥{t}"] = {"group": "threshold", "paper_row": f"p ≥ {t}", "config": dict(
+            strategy="resample_high", threshold=high[t], sampler="top_k", k=regimes.PAPER_K,
+            beta=regimes.PAPER_BETA)}
+    for t in PAPER_LOW:
+        out[f"delete p≤{t}"] = {"group": "threshold", "paper_row": f"p ≤ {t}", "config": dict(
+            strategy="drop_low", low_threshold=low[t])}
+    out["top-p"] = {"group": "sampler", "paper_row": "top-p", "config": dict(
+        strategy="resample_high", threshold=t99, sampler="top_p", top_p=top_p)}
+    out["rejection"] = {"group": "sampler", "paper_row": "rejection", "config": dict(
+        strategy="resample_high", threshold=t99, sampler="rejection")}
+    out[f"k = {large_k}"] = {"group": "candidates", "paper_row": f"k = {large_k}", "config": dict(
+        strategy="resample_high", threshold=t99, sampler="top_k", k=large_k, beta=regimes.PAPER_BETA)}
+    return out
+
+
+TOP_K_ARM = "resample p≥0.99"  # the top-k (k = 8) arm of Tables 7 and 8
+TOP_K_PAPER = {"top-k": TOP_K_ARM, "k = 8": TOP_K_ARM}
+
+
+def edit_config(arm: dict) -> EditConfig:
+    """The engine's options for an arm: its fields, the engine's defaults for the rest."""
+    return EditConfig(**arm["config"])
+
+
+def make_editor(model, tokenizer, arm: dict) -> ToEditor:
+    return ToEditor(model, tokenizer, config=edit_config(arm))
+
+
+def edit(editor: ToEditor, texts: Sequence[str], seed: int) -> tuple[list[str], dict]:
+    """Edited texts and their shares: *flagged* = resampled or deleted positions, *changed* =
+    positions whose token differs (a deleted token counts as changed)."""
+    results = editor.edit_texts(list(texts), seed=seed)
+    d = EditStats().update(results).to_dict()
+    scored = max(d["scored"], 1)
+    return [r.text for r in results], {
+        "tokens": d["scored"], "resampled": d["flagged"], "dropped": d["dropped"],
+        "flagged_share": (d["flagged"] + d["dropped"]) / scored,
+        "changed_share": (d["changed"] + d["dropped"]) / scored}
+
+
+# ---------------------------------------------------------------------- comparisons
+
+METRICS = ("domain_ppl", "general_ppl")
+
+
+def arm_results(runs: list[dict], arm_specs: dict, doses: dict, equivalence_margin: float) -> dict:
+    """``{arm: {..spec, flagged/changed shares, "metrics": {m: per-seed}, "delta": {m: diff}}}``
+    from runs ``{"arm", "seed", "metrics"}``; deltas are paired with the source arm by seed."""
+    seeds = sorted({r["seed"] for r in runs})
+    values = {a: {m: [float(next(r["metrics"][m] for r in runs if r["arm"] == a and r["seed"] == s))
+                      for s in seeds] for m in METRICS} for a in ["source", *arm_specs]}
+    out = {"source": {"group": "source", "paper_row": None, "config": None, "flagged_share": 0.0,
+                      "changed_share": 0.0, "seeds": seeds, "metrics": values["source"], "delta": None}}
+    for name, spec in arm_specs.items():
+        cfg = edit_config(spec)
+        out[name] = {**spec, "strategy": cfg.strategy, "sampler": cfg.sampler if cfg.resamples else None,
+                     "threshold": cfg.threshold if cfg.resamples else cfg.low_threshold,
+                     "k": cfg.k if cfg.resamples and cfg.sampler != "top_p" else None,
+                     "flagged_share": doses[name]["flagged_share"], "changed_share": doses[name]["changed_share"],
+                     "seeds": seeds, "metrics": values[name],
+                     "delta": {m: regimes.compare(values[name][m], values["source"][m], False,
+                                                  equivalence_margin * float(np.mean(values["source"][m])))
+                               for m in METRICS}}
+    return out
+
+
+def _vs(arms_: dict, a: str, b: str, metric: str = "domain_ppl") -> dict:
+    return stats.paired_difference(arms_[a]["metrics"][metric], arms_[b]["metrics"][metric])
+
+
+def comparisons(arms_: dict, equivalence_margin: float, large_k: int = 64) -> dict:
+    """The paired differences behind claim 9 (domain PPL, lower is better).
+
+    ``high_vs_low``: the mean of the two resample-high arms minus the delete p ≤ 0.1 arm (the
+    comparison the claim names); ``top_p`` and ``rejection`` minus top-k; ``k64`` minus k = 8.
+    Equivalence margins are ``equivalence_margin`` times the top-k arm's mean PPL.
+    """
+    high = np.mean([arms_[f"resample p≥{t}"]["metrics"]["domain_ppl"] for t in PAPER_HIGH], axis=0)
+    low = arms_["delete p≤0.1"]["metrics"]["domain_ppl"]
+    margin = equivalence_margin * float(np.mean(arms_[TOP_K_ARM]["metrics"]["domain_ppl"]))
+    out = {"high_vs_low": stats.paired_difference(high, low),
+           "top_p": _vs(arms_, "top-p", TOP_K_ARM), "rejection": _vs(arms_, "rejection", TOP_K_ARM),
+           "k64": _vs(arms_, f"k = {large_k}", TOP_K_ARM)}
+    for d in out.values():
+        d["margin"] = margin
+    return out
+
+
+def combined_equivalence(diffs: Sequence[dict]) -> str:
+    """Reproduced when every difference is within its margin; not reproduced when one is
+    significantly beyond it; else inconclusive."""
+    verdicts = [stats.equivalence_verdict(d, d["margin"]) for d in diffs]
+    if stats.NOT_REPRODUCED in verdicts:
+        return stats.NOT_REPRODUCED
+    return stats.REPRODUCED if all(v == stats.REPRODUCED for v in verdicts) else stats.INCONCLUSIVE
+
+
+def _numbers(d: dict) -> dict:
+    return {f: d[f] for f in ("mean", "se", "p_value", "mde", "ci", "margin", "n")}
+
+
+def claims(arms_: dict, comp: dict) -> dict:
+    """Claim 9 of the digest's §8 as three :func:`stats.claim` records."""
+    t5 = PAPER_THRESHOLD
+    hl = comp["high_vs_low"]
+    samplers = [comp["top_p"], comp["rejection"]]
+    fmt = lambda d: regimes.fmt(d)  # noqa: E731
+    return {
+        "high_beats_low": stats.claim(
+            "Editing high-probability tokens (p ≥ 0.99, 0.999) beats editing low-probability ones "
+            "(p ≤ 0.1) (claim 9, Table 5)",
+            stats.direction_verdict(hl, -1),
+            f"domain PPL, mean of the resample-high arms − delete p ≤ 0.1 arm: {fmt(hl)}",
+            f"average {t5['p ≥ 0.99'][-1]:.2f} / {t5['p ≥ 0.999'][-1]:.2f} vs {t5['p ≤ 0.1'][-1]:.2f} (Table 5)",
+            difference=_numbers(hl)),
+        "samplers_comparable": stats.claim(
+            "Top-k, top-p and rejection sampling are comparable (claim 9, Table 7)",
+            combined_equivalence(samplers),
+            f"domain PPL vs top-k: top-p {fmt(comp['top_p'])}; rejection {fmt(comp['rejection'])}",
+            "mean of 3 tasks: " + ", ".join(f"{k} {paper_score(k):.2f}" for k in PAPER_SAMPLER) + " (Table 7)",
+            differences={"top_p": _numbers(comp["top_p"]), "rejection": _numbers(comp["rejection"])}),
+        "k_matters_little": stats.claim(
+            "Top-k with k = 8 and k = 64 differ little (claim 9, Table 8)",
+            combined_equivalence([comp["k64"]]),
+            f"domain PPL, k = 64 − k = 8: {fmt(comp['k64'])}",
+            "mean of 3 tasks: " + ", ".join(f"{k} {paper_score(k):.2f}" for k in PAPER_K) + " (Table 8)",
+            difference=_numbers(comp["k64"])),
+    }
+
+
+# ---------------------------------------------------------------------- tables and prose
+
+
+def arms_table(arms_: dict):
+    """One row per arm: its editing, flagged and changed shares, the paper's score beside our
+    domain PPL and the paired difference to the source."""
+    import pandas as pd
+
+    rows = []
+    for name, a in arms_.items():
+        d = a["delta"]
+        rows.append({
+            "arm": name, "group": a["group"],
+            "threshold": None if a["config"] is None else round(a["threshold"], 6),
+            "flagged (%)": round(100 * a["flagged_share"], 2), "changed (%)": round(100 * a["changed_share"], 2),
+            "paper": a["paper_row"] or "", "paper score": paper_score(a["paper_row"]) if a["paper_row"] else None,
+            "domain PPL": round(float(np.mean(a["metrics"]["domain_ppl"])), 3),
+            "Δ domain PPL ± SE": "" if d is None else _pm(d["domain_ppl"]),
+            "Δ general PPL ± SE": "" if d is None else _pm(d["general_ppl"])})
+    return pd.DataFrame(rows).set_index("arm")
+
+
+def _pm(d: dict) -> str:
+    return f"{d['mean']:+.3f}" + ("" if d["se"] is None else f" ± {d['se']:.3f}")
+
+
+def ordering(arms_: dict) -> dict:
+    """Table 5's arms ranked best first: the paper's by average accuracy, ours by domain PPL."""
+    rows = {a["paper_row"]: name for name, a in arms_.items() if a["group"] == "threshold"}
+    paper = sorted(rows, key=lambda r: -PAPER_THRESHOLD[r][-1])
+    ours = sorted(rows, key=lambda r: np.mean(arms_[rows[r]]["metrics"]["domain_ppl"]))
+    return {"paper": paper, "ours": ours}
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%" if x >= 0.001 or x == 0 else f"{100 * x:.3f}%"
+
+
+def summary(results: dict, gpu: dict | None = None) -> str:
+    """The chapter's closing paragraphs, written from its ``results.json``."""
+    a, c, comp = results["arms"], results["claims"], results["comparisons"]
+    n = len(a["source"]["seeds"])
+    order = results["ordering"]
+    hi = [a[f"resample p≥{t}"] for t in PAPER_HIGH]
+    lo = a["delete p≤0.1"]
+    parts = [
+        f"**Setting.** Every arm continues chapter 6's base model ({results['student']['parameters']:,} "
+        f"parameters) on {results['blocks_per_arm']:,} blocks of {results['block_size']} tokens, half "
+        f"{results['domain']} text (source or edited) and half general text, for {results['cpt_epochs']} "
+        f"epoch(s), with {n} paired seeds; the metric is the held-out {results['domain']} perplexity "
+        f"(lower is better), where the paper reports task accuracy (higher is better). Thresholds: "
+        f"{results['thresholds']['rule']}.",
+        f"**Threshold.** Resampling at the mapped p ≥ 0.99 and 0.999 flagged {_pct(hi[0]['flagged_share'])} and "
+        f"{_pct(hi[1]['flagged_share'])} of the domain tokens; deleting at the mapped p ≤ 0.1 removed "
+        f"{_pct(lo['flagged_share'])}. The resample-high arms minus the delete p ≤ 0.1 arm: "
+        f"{regimes.fmt(comp['high_vs_low'])} domain PPL: **{c['high_beats_low']['verdict']}** "
+        f"(paper: {c['high_beats_low']['paper']}). Best first, the paper ranks "
+        + ", ".join(order["paper"]) + "; we rank " + ", ".join(order["ours"]) + ". The engine resamples only "
+        "high-probability tokens and deletes only low-probability ones, so the two other readings (resample the "
+        "unlikely tokens; delete the likely ones, as the repo's Table 5 runs did) are not run.",
+        f"**Sampler and candidates.** Against top-k (k = 8): top-p {regimes.fmt(comp['top_p'])}, rejection "
+        f"{regimes.fmt(comp['rejection'])}, k = 64 {regimes.fmt(comp['k64'])} domain PPL. Samplers comparable: "
+        f"**{c['samplers_comparable']['verdict']}**; k matters little: **{c['k_matters_little']['verdict']}** "
+        f"(equal means the 95% interval within ±{comp['k64']['margin']:.3f} PPL, "
+        f"{100 * results['equivalence_margin']:.0f}% of the top-k arm's). The paper's means over its three "
+        "tasks: " + ", ".join(f"{k} {paper_score(k):.2f}" for k in (*PAPER_SAMPLER, "k = 64")) + " (Tables 7 "
+        "and 8; its top-k, k = 8 run is its p ≥ 0.99 run of Table 5, as ours is).",
+    ]
+    if gpu:
+        parts.append("The `gpu` profile runs this chapter with " + ", ".join(f"`{k} = {v}`" for k, v in gpu.items())
+                     + ".")
+    parts.append(f"The chapter ran in {results['seconds'] / 60:.1f} minutes, {results['train_seconds'] / 60:.1f} "
+                 "of them training.")
+    return "\n\n".join(parts)
