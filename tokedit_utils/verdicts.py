@@ -98,3 +98,28 @@ def counts(rows: list[dict]) -> dict[str, int]:
     for row in rows:
         tally[row["verdict"]] = tally.get(row["verdict"], 0) + 1
     return tally
+
+
+VERDICT_COLORS = {stats.REPRODUCED: "#2ca02c", PARTLY: "#98df8a", stats.INCONCLUSIVE: "#bbbbbb",
+                  stats.NOT_REPRODUCED: "#d62728", NOT_RUN: "#ffffff"}
+
+
+def plot(rows: list[dict]):
+    """The ten claims at a glance: one bar per chapter claim, coloured by its verdict."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    for row in rows:
+        for i, part in enumerate(row["parts"]):
+            ax.barh(row["number"], 1, left=i, color=VERDICT_COLORS[part["verdict"]], edgecolor="black", lw=0.6)
+    ax.set_yticks([r["number"] for r in rows])
+    ax.set_yticklabels([f"claim {r['number']}" for r in rows])
+    ax.invert_yaxis()
+    ax.set_xlabel("the chapter claims that test each paper claim")
+    ax.set_xticks([])
+    ax.grid(False)
+    ax.legend(handles=[Patch(facecolor=c, edgecolor="black", label=v) for v, c in VERDICT_COLORS.items()],
+              fontsize=8, loc="lower right", framealpha=0.95)
+    ax.set_title("The paper's ten claims, as this build reproduces them")
+    return fig
