@@ -1,7 +1,7 @@
 """Tests of ToEdit as a datatrove pipeline step (tokedit_utils.cluster), on the CPU.
 
-The prior is test_toedit's tiny GPT-2 (random weights, BPE trained on the corpus); its
-fixtures are imported from there. The threshold is low so that many tokens are edited.
+The prior is the tiny GPT-2 of tests/conftest.py (random weights, BPE trained on the
+corpus), shared with the engine's tests. The threshold is low so that many tokens are edited.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ import dill
 import pytest
 from datatrove.data import Document
 
-from test_toedit import corpus, gpt2, one_thread, prior_dir, texts, tok  # noqa: F401  (fixtures)
 from tokedit_utils import cluster, toedit
 from tokedit_utils.cluster import ToEditStep
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # fixtures: tests/conftest.py
 
 EDIT = ["--threshold", "0.01", "--seed", "7", "--chunk-docs", "3", "--no-progress"]
 

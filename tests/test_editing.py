@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import gzip
 import json
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -14,24 +12,14 @@ import torch
 from tokedit_utils import editing
 from tokedit_utils.toedit import ToEditor
 
-CORPUS = Path(__file__).resolve().parent.parent / "data" / "corpus"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # fixtures: tests/conftest.py
 
 
 @pytest.fixture(scope="module")
-def corpus_texts():
-    texts = []
-    for path in sorted(CORPUS.glob("*.jsonl.gz")):
-        with gzip.open(path, "rt", encoding="utf-8") as handle:
-            texts.extend(json.loads(line)["text"] for line in handle if line.strip())
-    return texts
+def corpus_texts(corpus):
+    return [r["text"] for r in corpus]
 
 
 @pytest.fixture(scope="module")

@@ -17,31 +17,13 @@ import numpy as np
 import pytest
 import torch
 
-from tokedit_utils import data, paths, records, toedit
+from tokedit_utils import records, toedit
 from tokedit_utils.records import CorpusFormatError
 from tokedit_utils.toedit import EditStats, ToEditor, main, samplers, windows
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+pytestmark = pytest.mark.usefixtures("one_thread")  # fixtures: tests/conftest.py
 ALPHA = 0.001  # significance level of the chi-square tests (fixed seeds: deterministic)
-
-
-def _corpus() -> list[dict]:
-    return [record for name in data.domains()
-            for _, record in records.iter_records(paths.CORPUS_DIR / f"{name}.jsonl.gz")]
-
-
-def _tokenizer(texts, vocab):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab, special_tokens=["<|endoftext|>"], show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(texts, trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
-                                   pad_token="<|endoftext|>")
 
 
 class BigramLM(torch.nn.Module):
@@ -55,51 +37,6 @@ class BigramLM(torch.nn.Module):
     def forward(self, input_ids, attention_mask=None, logits_to_keep=None, use_cache=None):
         ids = input_ids[logits_to_keep] if logits_to_keep is not None else input_ids
         return SimpleNamespace(logits=self.table[ids])
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # tiny models: thread hand-off costs more than it saves, and on a shared 2-core
-    # machine two spinning OpenMP threads can be ~10x slower than one
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="session")
-def corpus():
-    return _corpus()
-
-
-@pytest.fixture(scope="session")
-def tok(corpus):
-    return _tokenizer([r["text"] for r in corpus[::25]], 512)
-
-
-@pytest.fixture(scope="session")
-def gpt2(tok):
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    torch.manual_seed(0)
-    config = GPT2Config(vocab_size=len(tok), n_positions=64, n_embd=32, n_layer=2, n_head=2,
-                        bos_token_id=0, eos_token_id=0, pad_token_id=0, initializer_range=0.2)
-    return GPT2LMHeadModel(config).eval()
-
-
-@pytest.fixture(scope="session")
-def texts(corpus):
-    # a few documents of mixed lengths (short ones and ones far longer than the context)
-    picked = corpus[::150][:14]
-    return [r["text"][: 150 + 97 * i] for i, r in enumerate(picked)]
-
-
-@pytest.fixture(scope="session")
-def prior_dir(tmp_path_factory, tok, gpt2):
-    path = tmp_path_factory.mktemp("prior")
-    gpt2.save_pretrained(path)
-    tok.save_pretrained(path)
-    return path
 
 
 def _quantile_threshold(editor, texts, q):

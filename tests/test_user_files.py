@@ -20,7 +20,6 @@ import pytest
 from tokedit_utils import data
 from tokedit_utils.toedit import ToEditor, main
 from tokedit_utils.toedit.cli import build_parser
-from test_toedit import corpus, gpt2, one_thread, prior_dir, texts, tok  # noqa: F401 (fixtures)
 
 NOTHING = ["--threshold", "2"]  # above 1: nothing is flagged, every document comes back unchanged
 
@@ -291,6 +290,8 @@ def test_repeated_ids_are_warned_about(prior_dir, tmp_path, capsys):
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # fixtures: tests/conftest.py
 
 _UTC = datetime.timezone.utc
 _COLUMN_KINDS = {
