@@ -1,8 +1,10 @@
-"""A reader's own corpus, of each shape the README promises, through chapters 1 and 2.
+"""A reader's own corpus, of each shape the README promises, through the chain.
 
 Each corpus is written from embedded-corpus documents (real text, so the tiny models have
 something to learn) and run through the chain runner at smoke sizes with a profile file
-outside profiles/, as a reader would.
+outside profiles/, as a reader would. The six-domain JSONL corpus (with a one-work domain and
+a one-document domain) and the one-domain text file go through every chapter; the parquet
+folder through chapters 1 and 2.
 """
 
 import json
@@ -51,12 +53,16 @@ def _parquet_folder(folder, docs):
     return shards, {}
 
 
+FULL_CHAIN = (_reader_jsonl, _one_txt)
+
+
 @pytest.mark.parametrize("shape", [_reader_jsonl, _one_txt, _parquet_folder], ids=lambda f: f.__name__.strip("_"))
-def test_a_reader_corpus_runs_chapters_1_and_2(shape, documents, tmp_path):
+def test_a_reader_corpus_runs_the_chain(shape, documents, tmp_path):
     corpus, missing = shape(tmp_path, documents)
     smoke = book.profile_overrides("smoke")
     profile = tmp_path / f"own{shape.__name__}.yml"
     profile.write_text(yaml.safe_dump({
+        **smoke,
         # up to 40 documents per domain and split: a one-domain corpus still has the
         # 4,000 human training tokens the smoke mixtures need
         "01_corpora": {**smoke["01_corpora"], "corpus": corpus.name, "max_docs_per_domain": 40,
@@ -64,7 +70,8 @@ def test_a_reader_corpus_runs_chapters_1_and_2(shape, documents, tmp_path):
         "02_collapse": {**smoke["02_collapse"], "student_seeds": [0], "task_items": 8},
     }))
     logs = []
-    book.run_chain(str(profile), until="02_collapse", log=logs.append)
+    full = shape in FULL_CHAIN
+    book.run_chain(str(profile), until=None if full else "02_collapse", log=logs.append)
     name = profile.stem
     ch1 = paths.read_results(name, "01_corpora")
     assert ch1["corpus_settings"]["corpus"] == str(corpus)  # made absolute, relative to the profile file
@@ -80,3 +87,18 @@ def test_a_reader_corpus_runs_chapters_1_and_2(shape, documents, tmp_path):
         assert "*poetry*" in shown and "*letters*" in shown
     else:
         assert set(ch1["domains"]) == {corpus.stem}
+    if not full:
+        return
+    # chapter 6: the generic SFT template, and continual pre-training on a domain of this corpus
+    # (a one-domain corpus: on the unseen half of its works)
+    ch6 = paths.read_results(name, "06_training")
+    cpt_domain = ch6["regimes"]["cpt"]["domain"]
+    if shape is _one_txt:
+        assert cpt_domain == f"{corpus.stem} B"
+    else:
+        assert cpt_domain in set(split["train"]["domain"])
+    nb6 = nbformat.read(paths.stage_dir(name, "06_training") / "06_training.ipynb", as_version=4)
+    assert "continuation" in json.dumps([c.get("outputs", []) for c in nb6.cells])
+    assert paths.read_results(name, "07_ablations")["domain"] == cpt_domain
+    verdicts = paths.read_results(name, "08_verdicts")
+    assert verdicts["claims"]

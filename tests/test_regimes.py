@@ -112,6 +112,7 @@ def test_lora_switch_trains_adapters_and_returns_a_plain_model(tokenizer, model)
 
 def test_sft_pairs_follow_the_split_by_work():
     corpus = data.load_embedded_corpus(max_docs_per_domain=None)
+    assert sft.kinds_for(corpus["train"]) == sft.KINDS
     train = sft.build_pairs(corpus["train"], per_kind=200)
     test = sft.build_pairs(corpus["test"], per_kind=200)
     assert {r["kind"] for r in train} == set(sft.KINDS)
@@ -122,6 +123,35 @@ def test_sft_pairs_follow_the_split_by_work():
     assert all(len(set(i["choices"])) == 4 and 0 <= i["label"] < 4 for i in items)
     by_id = {r["id"]: r for r in test}
     assert all(sft.first_words(by_id[i["pair_id"]]["response"], 8) == i["choices"][i["label"]] for i in items)
+
+
+def test_a_reader_corpus_gets_continuation_pairs_that_tile_its_documents():
+    words = [f"w{i}" for i in range(25)]
+    docs = datasets.Dataset.from_dict({"id": ["a", "b"], "domain": ["mine", "mine"], "work": ["a", "b"],
+                                       "text": [" ".join(words), "too short"]})
+    assert sft.kinds_for(docs) == (sft.GENERIC_KIND,)
+    pairs = sft.build_pairs(docs, per_kind=10, max_words=10, kinds=sft.kinds_for(docs))
+    # 25 words: passages 0-9, 10-19, 20-24, so two pairs, both from document "a"
+    assert [(p["id"], p["work"]) for p in pairs] == [("a#0", "a"), ("a#1", "a")]
+    assert pairs[0]["prompt"].endswith(" ".join(words[:10]) + "\n\n### Response:\n")
+    assert pairs[0]["response"] == " ".join(words[10:20]) and pairs[1]["response"] == " ".join(words[20:])
+
+
+def test_cpt_split_halves_a_one_domain_corpus_by_work():
+    def split(works):
+        return datasets.Dataset.from_dict({"domain": ["essays"] * len(works), "work": works,
+                                           "text": ["x" * len(w) for w in works]})
+
+    one = datasets.DatasetDict({"train": split(["w1", "w2", "w2", "w3", "w4"]), "test": split(["t1", "t2"])})
+    halves, domain = regimes.cpt_split(one, "scripture")
+    assert domain == "essays B"
+    sides = dict(zip(halves["train"]["work"], halves["train"]["domain"]))
+    assert sides == {"w1": "essays A", "w2": "essays B", "w3": "essays A", "w4": "essays B"}
+    assert set(halves["test"]["domain"]) == {"essays A", "essays B"}  # both halves held out too
+    two = datasets.DatasetDict({"train": datasets.concatenate_datasets([
+        split(["w1"]), split(["long work"]).map(lambda r: {"domain": "letters"})])})
+    assert regimes.cpt_split(two, "letters") == (two, "letters")
+    assert regimes.cpt_split(two, "scripture")[1] == "letters"  # absent: the largest domain
 
 
 def test_not_worse_verdict():

@@ -117,6 +117,42 @@ def edit_pairs(editor: ToEditor, records: Sequence[dict], seed: int, generation:
 # ---------------------------------------------------------------------- paired training data
 
 
+def cpt_split(corpus: datasets.DatasetDict, domain: str) -> tuple[datasets.DatasetDict, str]:
+    """The corpus as continual pre-training sees it, and the domain held out of the base.
+
+    A corpus of two or more domains is returned as it is; ``domain`` is kept if the corpus has
+    it, else its largest training domain is taken. A corpus of **one** domain has no general
+    text to pre-train the base on, so its works are dealt alternately (in sorted order, per
+    split) into two halves, ``<domain> A`` (the general text) and ``<domain> B`` (the held-out
+    domain); a work stays whole and on one side in every split.
+    """
+    train = corpus["train"]
+    names = sorted(set(train["domain"]))
+    if len(names) > 1:
+        if domain in names:
+            return corpus, domain
+        chars: dict[str, int] = {}
+        for d, t in zip(train["domain"], train["text"]):
+            chars[d] = chars.get(d, 0) + len(t)
+        return corpus, max(chars, key=chars.get)
+
+    def halves(split: datasets.Dataset) -> datasets.Dataset:
+        side = {w: "AB"[i % 2] for i, w in enumerate(sorted(set(split["work"])))}
+        return split.map(lambda r: {"domain": f"{r['domain']} {side[r['work']]}"})
+
+    return datasets.DatasetDict({k: halves(v) for k, v in corpus.items()}), f"{names[0]} B"
+
+
+def cpt_domain_note(asked: str, used: str) -> str:
+    """One sentence for the page when continual pre-training cannot use the domain asked for."""
+    if used.endswith(" B"):
+        half = used[:-2]
+        return (f"This corpus has one domain, `{half}`, so continual pre-training splits its works "
+                f"in two halves: the base is pre-trained on `{half} A` and continued on "
+                f"`{used}`, works it has never seen.")
+    return f"This corpus has no `{asked}` domain, so continual pre-training uses its largest domain, `{used}`."
+
+
 def paired_blocks(*arms: datasets.Dataset) -> list[datasets.Dataset]:
     """The arms cut to the same number of blocks (the shortest), so that they hold the same
     number of tokens and the Trainer draws the same order of positions for each."""

@@ -14,7 +14,13 @@ kind (corpus source)      instruction                                   response
                           "Private Variables".``
 ``shakespeare``           ``Write the next speech of this scene.``      the next speech, speaker first
                           and one speech (speaker and lines)
+``continuation``          ``Continue this passage.`` and a passage of   the passage's next
+(any corpus)              ``max_words`` words                           ``max_words`` words
 ========================  ============================================  ===============================
+
+The first four fit the embedded corpus's sources. A reader's corpus has none of them, so
+:func:`kinds_for` falls back to ``continuation``, which fits any text: each document is cut
+into consecutive passages of ``max_words`` words, and each passage asks for the next one.
 
 Each instruction is wrapped in :data:`PROMPT_TEMPLATE`; the response follows it directly and
 ends with the end-of-text token. Responses (and the Shakespeare speech in the prompt) are cut
@@ -47,6 +53,7 @@ from .records import write_records
 CHOICE_TASK = "tokedit_sft_choice"  # lm-eval task; template in tokedit_utils/lm_eval_tasks/
 PROMPT_TEMPLATE = "### Instruction:\n{instruction}\n\n### Response:\n"
 KINDS = ("wordnet", "devils-dictionary", "python-docs", "shakespeare")
+GENERIC_KIND = "continuation"
 IGNORE_INDEX = -100
 
 _WORD = re.compile(r"\S+")
@@ -63,7 +70,8 @@ def first_words(text: str, max_words: int) -> str:
 
 
 def _record(doc: dict, n: int, kind: str, instruction: str, response: str) -> dict:
-    return {"id": f"{doc['id']}#{n}", "doc_id": doc["id"], "work": data.work_of(doc["id"]), "domain": doc["domain"],
+    work = doc.get("work") or data.work_of(doc["id"])
+    return {"id": f"{doc['id']}#{n}", "doc_id": doc["id"], "work": work, "domain": doc["domain"],
             "kind": kind, "prompt": PROMPT_TEMPLATE.format(instruction=instruction), "response": response}
 
 
@@ -109,8 +117,23 @@ def _dialogue_pairs(doc: dict, max_words: int) -> list[dict]:
             for n, (a, b) in enumerate(zip(speeches, speeches[1:]))]
 
 
+def _continuation_pairs(doc: dict, max_words: int) -> list[dict]:
+    spans = [m.span() for m in _WORD.finditer(doc["text"])]
+    passages = [doc["text"][spans[i][0] : spans[min(i + max_words, len(spans)) - 1][1]]
+                for i in range(0, len(spans), max_words)]
+    return [_record(doc, n, GENERIC_KIND, f"Continue this passage.\n\n{a}", b)
+            for n, (a, b) in enumerate(zip(passages, passages[1:]))]
+
+
 BUILDERS = {"wordnet": _wordnet_pairs, "devils-dictionary": _devil_pairs, "python-docs": _python_doc_pairs,
-            "shakespeare": _dialogue_pairs}
+            "shakespeare": _dialogue_pairs, GENERIC_KIND: _continuation_pairs}
+
+
+def kinds_for(docs) -> tuple[str, ...]:
+    """The template kinds a corpus supports: the embedded corpus's four where its documents
+    have those sources, else the generic ``continuation`` kind."""
+    sources = set(docs["source"]) if "source" in docs.column_names else set()
+    return tuple(k for k in KINDS if k in sources) or (GENERIC_KIND,)
 
 
 def build_pairs(docs, per_kind: int, max_words: int = 48, seed: int = 0, kinds: Sequence[str] = KINDS) -> list[dict]:
@@ -118,12 +141,13 @@ def build_pairs(docs, per_kind: int, max_words: int = 48, seed: int = 0, kinds: 
 
     Documents are read in id order and the pairs of a kind drawn with a ``random.Random``
     seeded by a string, so the set is the same on every machine. A pair whose response is
-    empty is skipped. Each record is ``{"id", "doc_id", "work", "domain", "kind", "prompt",
-    "response"}``.
+    empty is skipped. With :data:`GENERIC_KIND` among ``kinds`` every document gives pairs of
+    that kind (see :func:`kinds_for`). Each record is ``{"id", "doc_id", "work", "domain",
+    "kind", "prompt", "response"}``.
     """
     by_kind: dict[str, list[dict]] = {k: [] for k in kinds}
     for doc in tasks._records(docs):
-        kind = doc.get("source")
+        kind = GENERIC_KIND if GENERIC_KIND in by_kind else doc.get("source")
         if kind in by_kind:
             by_kind[kind] += [p for p in BUILDERS[kind](doc, max_words) if p["response"].strip()]
     chosen = []
