@@ -154,6 +154,20 @@ def test_cpt_split_halves_a_one_domain_corpus_by_work():
     assert regimes.cpt_split(two, "scripture")[1] == "letters"  # absent: the largest domain
 
 
+def test_chapter_2_students_stand_in_for_the_source_arm_only_when_the_data_is_theirs():
+    blocks = lambda n: datasets.Dataset.from_dict({"input_ids": [[0] * 4] * n})  # noqa: E731
+    ch2 = {"student": {"batch_size": 16, "epochs": 3, "block_size": 4},
+           # 50 blocks at batch 16: 4 steps per epoch, 12 steps of 64 tokens
+           "runs": [{"ratio": 0.0, "seed": 0, "tokens_seen": 768, "folder": "students/a"},
+                    {"ratio": 0.0, "seed": 1, "tokens_seen": 768, "folder": "students/b"},
+                    {"ratio": 0.0, "seed": 2, "tokens_seen": 704, "folder": "students/c"},
+                    {"ratio": 1.0, "seed": 0, "tokens_seen": 768, "folder": "students/d"}]}
+    arms = {"source": blocks(50), "edited": blocks(53)}
+    assert regimes.reusable_sources(ch2, [0, 2, 5], arms) == {0: "students/a"}  # seed 2 saw other data
+    assert regimes.reusable_sources(ch2, [0, 1], {"source": blocks(50), "edited": blocks(49)}) == {}
+    assert regimes.reusable_sources(ch2, [0, 1], {"source": blocks(40), "edited": blocks(50)}) == {}
+
+
 def test_not_worse_verdict():
     better = regimes.compare([2.0, 2.1, 2.2], [3.0, 3.05, 3.1], higher_is_better=False, margin=0.01)
     worse = regimes.compare([3.0, 3.05, 3.1], [2.0, 2.1, 2.2], higher_is_better=False, margin=0.01)

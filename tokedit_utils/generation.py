@@ -53,6 +53,9 @@ def sample_continuations(
             top_k=0,
             max_new_tokens=max_new_tokens,
             pad_token_id=tokenizer.eos_token_id,
+            # a preallocated KV cache: the default one grows by concatenation at every step,
+            # which costs a quarter of the sampling time of a tiny model at batch 512
+            cache_implementation="static",
         )
         new = out[:, ids.shape[1] :]
         for row in new.tolist():

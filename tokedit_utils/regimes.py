@@ -153,6 +153,33 @@ def cpt_domain_note(asked: str, used: str) -> str:
     return f"This corpus has no `{asked}` domain, so continual pre-training uses its largest domain, `{used}`."
 
 
+RECIPE_KEYS = ("n_layer", "n_embd", "n_head", "block_size", "epochs", "learning_rate", "batch_size")
+
+
+def chapter2_recipe(ch2: dict) -> dict:
+    """Chapter 2's student recipe (shape, epochs, learning rate, batch size) from its results.
+
+    Pre-training from scratch repeats it, so that chapter 2's pure-human students are exactly
+    the source arm and need not be trained twice.
+    """
+    return {k: ch2["student"][k] for k in RECIPE_KEYS}
+
+
+def reusable_sources(ch2: dict, seeds: Sequence[int], blocks: dict[str, datasets.Dataset]) -> dict[int, str]:
+    """``{seed: folder}`` of chapter 2's pure-human students that can stand in for the source arm.
+
+    They can when the edited arm is at least as long as the source (so pairing cuts only the
+    edited arm and the source blocks stay chapter 2's) and chapter 2 trained on as many blocks
+    (its ``tokens_seen`` matches). Folders are relative to chapter 2's stage.
+    """
+    if len(blocks["edited"]) < len(blocks["source"]):
+        return {}
+    st = ch2["student"]
+    tokens = math.ceil(len(blocks["source"]) / st["batch_size"]) * st["epochs"] * st["batch_size"] * st["block_size"]
+    return {r["seed"]: r["folder"] for r in ch2["runs"]
+            if r["ratio"] == 0.0 and r["seed"] in seeds and r["tokens_seen"] == tokens and "folder" in r}
+
+
 def paired_blocks(*arms: datasets.Dataset) -> list[datasets.Dataset]:
     """The arms cut to the same number of blocks (the shortest), so that they hold the same
     number of tokens and the Trainer draws the same order of positions for each."""
@@ -413,7 +440,10 @@ def summary(results: dict, gpu: dict | None = None) -> str:
         f"With the paper's rule, p ≥ 0.99, our prior would flag only {_pct(es['pt']['share_at_0.99'])} of the "
         f"pre-training text.",
         f"**Pre-training from scratch** ({n} paired seeds, students of {st['parameters']:,} parameters, "
-        f"{st['pt_tokens']:,} training tokens each): {_line(r['pt'], 'ppl_mean')}. "
+        f"{st['pt_tokens']:,} training tokens each"
+        + (f"; the source arm is chapter 2's pure-human students, reused for seeds "
+           f"{', '.join(map(str, st['pt_reused_seeds']))}" if st.get("pt_reused_seeds") else "")
+        + f"): {_line(r['pt'], 'ppl_mean')}. "
         + " ".join(f"{_line(r['pt'], m)}." for m in r["pt"]["delta"] if m.startswith("acc_"))
         + f" The paper's gain: {paper['pt']['OLMo-1B']:+.2f} accuracy points (Table 2).",
         f"**Continual pre-training** on {r['cpt']['domain']}: {_line(r['cpt'], 'domain_ppl')} "
