@@ -153,18 +153,6 @@ def cpt_domain_note(asked: str, used: str) -> str:
     return f"This corpus has no `{asked}` domain, so continual pre-training uses its largest domain, `{used}`."
 
 
-RECIPE_KEYS = ("n_layer", "n_embd", "n_head", "block_size", "epochs", "learning_rate", "batch_size")
-
-
-def chapter2_recipe(ch2: dict) -> dict:
-    """Chapter 2's student recipe (shape, epochs, learning rate, batch size) from its results.
-
-    Pre-training from scratch repeats it, so that chapter 2's pure-human students are exactly
-    the source arm and need not be trained twice.
-    """
-    return {k: ch2["student"][k] for k in RECIPE_KEYS}
-
-
 def reusable_sources(ch2: dict, seeds: Sequence[int], blocks: dict[str, datasets.Dataset]) -> dict[int, str]:
     """``{seed: folder}`` of chapter 2's pure-human students that can stand in for the source arm.
 

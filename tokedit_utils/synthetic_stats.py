@@ -322,14 +322,6 @@ def repeat_blocks(blocks, n_blocks: int):
     return datasets.concatenate_datasets([blocks] * copies).select(range(n_blocks))
 
 
-def student_kwargs(student: dict, train_student: Callable) -> dict:
-    """The entries of chapter 2's ``student`` record that its training helper takes."""
-    import inspect
-
-    accepted = inspect.signature(train_student).parameters
-    return {k: v for k, v in student.items() if k in accepted and k not in ("tokenizer", "ratio", "seed")}
-
-
 def chapter2_arm(ch2: dict, ratio: float) -> dict[int, dict]:
     """``{seed: run}`` of one chapter-2 arm, from its ``results.json`` ``runs``."""
     return {run["seed"]: run for run in ch2["runs"] if abs(run["ratio"] - ratio) < 1e-9}
