@@ -436,7 +436,8 @@ def summary(results: dict, gpu: dict | None = None) -> str:
         + f" The paper's gain: {paper['pt']['OLMo-1B']:+.2f} accuracy points (Table 2).",
         f"**Continual pre-training** on {r['cpt']['domain']}: {_line(r['cpt'], 'domain_ppl')} "
         f"(the base model had {r['cpt']['base']['domain_ppl']:.2f} before). {_line(r['cpt'], 'general_ppl')}. "
-        f"{_line(r['cpt'], 'domain_acc')}. The paper's gains: {min(paper['cpt'].values()):+.2f} to "
+        + (f"{_line(r['cpt'], 'domain_acc')}. " if "domain_acc" in r["cpt"]["delta"] else "")
+        + f"The paper's gains: {min(paper['cpt'].values()):+.2f} to "
         f"{max(paper['cpt'].values()):+.2f} points (Table 3).",
         f"**Supervised fine-tuning** ({results['sft_pairs']['train']:,} training pairs"
         f"{', LoRA rank ' + str(st['lora_rank']) if st['lora_rank'] else ', full fine-tuning'}): "
