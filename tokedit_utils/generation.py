@@ -53,8 +53,8 @@ def sample_continuations(
             top_k=0,
             max_new_tokens=max_new_tokens,
             pad_token_id=tokenizer.eos_token_id,
-            # a preallocated KV cache: the default one grows by concatenation at every step,
-            # which costs a quarter of the sampling time of a tiny model at batch 512
+            # a preallocated KV cache: the default one grows by concatenation at every step
+            # (measured on chapter 1's teacher at batch 512: 10.4 s -> 7.5 s per 57k tokens)
             cache_implementation="static",
         )
         new = out[:, ids.shape[1] :]
