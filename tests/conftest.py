@@ -1,4 +1,5 @@
 import os
+import shutil
 import tempfile
 
 # Every run artifact of the test session (the runner's and the nbval kernels') goes to a
@@ -7,6 +8,13 @@ os.environ["TOKEDIT_RUNS"] = tempfile.mkdtemp(prefix="toedit-test-runs-")
 for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
     os.environ.setdefault(name, "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Remove the session's runs folder (about 50 MB) when every test passed; after a failure
+    it stays, since the errors point into it (the executed notebook with the error)."""
+    if exitstatus == 0:
+        shutil.rmtree(os.environ["TOKEDIT_RUNS"], ignore_errors=True)
 
 
 # ------------------------------------------------------------------ shared engine fixtures
