@@ -68,13 +68,23 @@ def tok(corpus):
 
 
 @pytest.fixture(scope="session")
-def gpt2(tok):
+def random_gpt2():
+    """``random_gpt2(tok, initializer_range)``: a seeded, untrained 2-layer GPT-2 (context 64)
+    on ``tok``, with the given ``initializer_range``."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    torch.manual_seed(0)
-    config = GPT2Config(vocab_size=len(tok), n_positions=64, n_embd=32, n_layer=2, n_head=2,
-                        bos_token_id=0, eos_token_id=0, pad_token_id=0, initializer_range=0.2)
-    return GPT2LMHeadModel(config).eval()
+    def build(tok, initializer_range: float):
+        torch.manual_seed(0)
+        config = GPT2Config(vocab_size=len(tok), n_positions=64, n_embd=32, n_layer=2, n_head=2, bos_token_id=0,
+                            eos_token_id=0, pad_token_id=0, initializer_range=initializer_range)
+        return GPT2LMHeadModel(config).eval()
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def gpt2(tok, random_gpt2):
+    return random_gpt2(tok, 0.2)
 
 
 @pytest.fixture(scope="session")

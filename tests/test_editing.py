@@ -36,13 +36,8 @@ def texts(corpus_texts):
 
 
 @pytest.fixture(scope="module")
-def gpt2(tok):
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    torch.manual_seed(0)
-    config = GPT2Config(vocab_size=len(tok), n_positions=64, n_embd=32, n_layer=2, n_head=2,
-                        bos_token_id=0, eos_token_id=0, pad_token_id=0, initializer_range=0.3)
-    return GPT2LMHeadModel(config).eval()
+def gpt2(tok, random_gpt2):
+    return random_gpt2(tok, 0.3)  # the initializer range these tests were written with
 
 
 class BigramLM(torch.nn.Module):
