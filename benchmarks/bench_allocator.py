@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def measure(args) -> dict:
     sys.path.insert(0, str(ROOT))
-    from tokedit_utils.session import tune_cpu_allocator
+    from tokedit_utils.toolkit.session import tune_cpu_allocator
 
     tuned = tune_cpu_allocator()
     import torch

@@ -64,8 +64,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from tokedit_utils import session  # noqa: E402
-from tokedit_utils.records import iter_records  # noqa: E402
+from tokedit_utils.toolkit import session  # noqa: E402
+from tokedit_utils.toedit.records import iter_records  # noqa: E402
 from tokedit_utils.toedit import ToEditor, load_prior, token_probabilities  # noqa: E402
 from tokedit_utils.toedit.scoring import Layout  # noqa: E402
 
@@ -95,7 +95,7 @@ def teacher_shape() -> dict:
 
 def build_random_prior(texts: list[str], shape: dict):
     """A GPT-2 of ``shape`` with random weights (seed 0) and a BPE trained on ``texts``."""
-    from tokedit_utils.models import build_gpt2, train_tokenizer
+    from tokedit_utils.toolkit.models import build_gpt2, train_tokenizer
 
     tokenizer = train_tokenizer(texts, vocab_size=shape["vocab"])
     model = build_gpt2(tokenizer, shape["layers"], shape["width"], shape["heads"], shape["context"], seed=0)
@@ -259,7 +259,7 @@ def scale_checks(prior: str, records: list[dict], threshold: float, args) -> dic
     import contextlib
     import io
 
-    from tokedit_utils import cluster
+    from tokedit_utils.toedit import cluster
     from tokedit_utils.toedit import cli
 
     work = Path(tempfile.mkdtemp(prefix="bench-toedit-"))
@@ -280,7 +280,7 @@ def scale_checks(prior: str, records: list[dict], threshold: float, args) -> dic
     wall["small"], rss["small"] = run_child("tokedit_utils.toedit", plain(work / "small.jsonl", work / "s.jsonl"))
     wall["plain"], rss["plain"] = run_child("tokedit_utils.toedit", plain(work / "large/large.jsonl",
                                                                           work / "p.jsonl"))
-    wall["datatrove"], rss["datatrove"] = run_child("tokedit_utils.cluster", scaled(work / "d"))
+    wall["datatrove"], rss["datatrove"] = run_child("tokedit_utils.toedit.cluster", scaled(work / "d"))
     tokens = json.loads((work / "p.stats.json").read_text())["tokens"]
     lines = lambda path: sorted(path.read_text().splitlines())  # noqa: E731
     same = lines(work / "p.jsonl") == lines(work / "d" / "00000.jsonl")

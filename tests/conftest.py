@@ -25,7 +25,8 @@ def pytest_sessionfinish(session, exitstatus):
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from tokedit_utils import data, paths, records  # noqa: E402
+from tokedit_utils.toolkit import data, paths
+from tokedit_utils.toedit import records  # noqa: E402
 
 
 def _corpus() -> list[dict]:

@@ -4,7 +4,8 @@ and claim 9's verdicts computed from the numbers."""
 import numpy as np
 import pytest
 
-from tokedit_utils import ablations, models, regimes, stats, verdicts
+from tokedit_utils.chapters import ablations, training, verdicts
+from tokedit_utils.toolkit import models, stats
 from tokedit_utils.toedit import EditConfig, samplers
 
 TEXTS = [
@@ -24,7 +25,7 @@ def prior():
 
 @pytest.fixture(scope="module")
 def probs(prior):
-    p = np.concatenate(regimes.make_editor(*prior, 0.99).score_texts(TEXTS))
+    p = np.concatenate(training.make_editor(*prior, 0.99).score_texts(TEXTS))
     return p[~np.isnan(p)]
 
 
@@ -90,7 +91,7 @@ def test_threshold_mapping(probs, monkeypatch):
     literal = ablations.map_thresholds("literal", "smoke")
     assert literal["high"] == {0.99: 0.99, 0.999: 0.999} and literal["low"][0.001] == 0.001
     anchor = float(np.quantile(probs, 0.7))
-    monkeypatch.setattr(regimes, "resolve_threshold", lambda setting, profile: (anchor, "chapter 4's"))
+    monkeypatch.setattr(training, "resolve_threshold", lambda setting, profile: (anchor, "chapter 4's"))
     mapped = ablations.map_thresholds("dose_matched", "smoke", probs)
     assert mapped["high"][0.99] == anchor
     # the mapped p ≤ 0.1 arm deletes the paper's share of tokens below 0.1; each factor of ten

@@ -3,7 +3,7 @@
 import json
 import os
 
-from tokedit_utils import data, models, paths, tasks
+from tokedit_utils.toolkit import data, models, paths, tasks
 
 
 def test_task_files_and_model_folders_work_after_the_rename(tmp_path):

@@ -7,7 +7,8 @@ import nbformat
 import pytest
 import yaml
 
-from tokedit_utils import book, paths
+from tokedit_utils import book
+from tokedit_utils.toolkit import paths
 
 
 def test_every_profile_names_real_parameters_of_the_declared_types():
@@ -44,7 +45,7 @@ def test_token_budgets_fit_the_corpus(profile):
     least one token of a byte-level BPE and a token at least one byte; in between, the
     profile's tokenizer is trained on the training split and counts. A hub corpus is not
     checked here (the profile documents its size)."""
-    from tokedit_utils import data, models
+    from tokedit_utils.toolkit import data, models
 
     nb = next(nb for nb in book.chain() if nb.stem == "01_corpora")
     p = book.resolve_parameters(nb, profile, book.profile_overrides(profile))
@@ -91,7 +92,7 @@ def _notebook(path, params_src, body):
 
 
 BODY = """
-from tokedit_utils import paths
+from tokedit_utils.toolkit import paths
 out = paths.output_dir(profile, STEM)
 (out / "artifact.txt").write_text(f"{value}")
 if value == 13:
@@ -182,14 +183,14 @@ def test_real_stage_inputs():
     assert inputs["01_corpora"]["upstream"] == []
     assert inputs["02_collapse"]["upstream"] == ["01_corpora"]
     assert "data/corpus" in inputs["01_corpora"]["files"]
-    assert "tokedit_utils/lm_eval_tasks" in inputs["02_collapse"]["files"]
+    assert "tokedit_utils/toolkit/lm_eval_tasks" in inputs["02_collapse"]["files"]
     # chapter 5 reads no earlier stage, no corpus and none of the training code
     assert inputs["05_theory"]["upstream"] == [] and inputs["05_theory"]["files"] == ["requirements.txt"]
-    assert "tokedit_utils.theory" in inputs["05_theory"]["modules"]
-    assert "tokedit_utils.training" not in inputs["05_theory"]["modules"]
-    assert "tokedit_utils.theory" not in inputs["01_corpora"]["modules"]
+    assert "tokedit_utils.chapters.theory" in inputs["05_theory"]["modules"]
+    assert "tokedit_utils.toolkit.trainer" not in inputs["05_theory"]["modules"]
+    assert "tokedit_utils.chapters.theory" not in inputs["01_corpora"]["modules"]
     # modules imported through other modules count: collapse imports training
-    assert "tokedit_utils.training" in inputs["02_collapse"]["modules"]
+    assert "tokedit_utils.toolkit.trainer" in inputs["02_collapse"]["modules"]
 
 
 @pytest.fixture()
@@ -255,7 +256,7 @@ def test_progress_line_per_code_cell_and_stage_total(toy):
     logs = _run(toy, cells=True)
     cells = [line for line in logs if line.startswith("[small] 01_first:   cell")]
     assert len(cells) == 3  # injected parameters, parameters, body
-    assert re.search(r"cell  3/3 +\d+\.\d s  from tokedit_utils import paths", cells[-1])
+    assert re.search(r"cell  3/3 +\d+\.\d s  from tokedit_utils.toolkit imp", cells[-1])
     assert re.search(r"01_first: done in \d+ s", "\n".join(logs))
 
 

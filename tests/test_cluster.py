@@ -1,4 +1,4 @@
-"""Tests of ToEdit as a datatrove pipeline step (tokedit_utils.cluster), on the CPU.
+"""Tests of ToEdit as a datatrove pipeline step (tokedit_utils.toedit.cluster), on the CPU.
 
 The prior is the tiny GPT-2 of tests/conftest.py (random weights, BPE trained on the
 corpus), shared with the engine's tests. The threshold is low so that many tokens are edited.
@@ -13,8 +13,9 @@ import dill
 import pytest
 from datatrove.data import Document
 
-from tokedit_utils import cluster, toedit
-from tokedit_utils.cluster import ToEditStep
+from tokedit_utils.toedit import cluster
+from tokedit_utils import toedit
+from tokedit_utils.toedit.cluster import ToEditStep
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # fixtures: tests/conftest.py
 

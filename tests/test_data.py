@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from tokedit_utils import data
+from tokedit_utils.toolkit import data
 
 
 @pytest.fixture(scope="module")
@@ -239,7 +239,7 @@ def test_txt_file_paragraphs_are_documents(tmp_path):
 
 
 def test_load_chapter1_corpus_rebuilds_the_same_splits(tmp_path, monkeypatch):
-    from tokedit_utils import paths
+    from tokedit_utils.toolkit import paths
 
     monkeypatch.setenv("TOKEDIT_RUNS", str(tmp_path / "runs"))
     path = _write_jsonl(tmp_path / "books.jsonl", [json.dumps(r) for r in _book_corpus()])

@@ -1,4 +1,4 @@
-"""Chapter 4's measurements (tokedit_utils.editing) against the engine they measure."""
+"""Chapter 4's measurements (tokedit_utils.chapters.editing) against the engine they measure."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from tokedit_utils import editing
+from tokedit_utils.chapters import editing
 from tokedit_utils.toedit import ToEditor
 
 
@@ -24,7 +24,7 @@ def corpus_texts(corpus):
 
 @pytest.fixture(scope="module")
 def tok(corpus_texts):
-    from tokedit_utils.models import train_tokenizer
+    from tokedit_utils.toolkit.models import train_tokenizer
 
     return train_tokenizer(corpus_texts[::25], vocab_size=512)
 
@@ -184,7 +184,9 @@ def test_diff_html_shows_every_change():
 
 def test_smoke_chapter_results():
     """The chapter in the smoke profile: its results.json keys and what a smoke run can show."""
-    from tokedit_utils import book, paths, records
+    from tokedit_utils import book
+    from tokedit_utils.toolkit import paths
+    from tokedit_utils.toedit import records
 
     book.run_chain("smoke", until="04_editing", log=lambda line: None)
     res = paths.read_results("smoke", "04_editing")

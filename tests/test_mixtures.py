@@ -1,6 +1,6 @@
 import pytest
 
-from tokedit_utils import mixtures, models
+from tokedit_utils.toolkit import mixtures, models
 
 
 @pytest.fixture(scope="module")

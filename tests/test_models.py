@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from tokedit_utils import data, evaluation, models, training
+from tokedit_utils.toolkit import data, evaluation, models, trainer
 
 
 @pytest.fixture(scope="module")
@@ -30,18 +30,18 @@ def test_tokenizer_round_trips_every_document(corpus, tokenizer, tmp_path):
 
 
 def test_chunking_makes_full_blocks(corpus, tokenizer):
-    blocks = training.tokenize_and_chunk(corpus["validation"].select(range(20)), tokenizer, 64)
+    blocks = trainer.tokenize_and_chunk(corpus["validation"].select(range(20)), tokenizer, 64)
     assert len(blocks) > 10
     assert {len(b) for b in blocks["input_ids"]} == {64}
 
 
 def test_training_lowers_the_loss(corpus, tokenizer):
-    blocks = training.tokenize_and_chunk(corpus["train"].select(range(40)), tokenizer, 32)
+    blocks = trainer.tokenize_and_chunk(corpus["train"].select(range(40)), tokenizer, 32)
     blocks = blocks.select(range(320))
     held_out = corpus["validation"]["text"][:5]
     model = models.build_gpt2(tokenizer, n_layer=1, n_embd=32, n_head=2, n_positions=32, seed=0)
     before = evaluation.perplexity(model, tokenizer, held_out, 32)
-    run = training.train_causal_lm(model, blocks, learning_rate=5e-3, batch_size=16, epochs=2, log_every=5, seed=0)
+    run = trainer.train_causal_lm(model, blocks, learning_rate=5e-3, batch_size=16, epochs=2, log_every=5, seed=0)
     after = evaluation.perplexity(model, tokenizer, held_out, 32)
     assert run.loss_curve[-1]["loss"] < run.loss_curve[0]["loss"] - 0.5
     assert after < before * 0.5
@@ -49,11 +49,11 @@ def test_training_lowers_the_loss(corpus, tokenizer):
 
 
 def test_training_is_seeded(corpus, tokenizer):
-    blocks = training.tokenize_and_chunk(corpus["train"].select(range(10)), tokenizer, 32).select(range(64))
+    blocks = trainer.tokenize_and_chunk(corpus["train"].select(range(10)), tokenizer, 32).select(range(64))
     losses = []
     for _ in range(2):
         model = models.build_gpt2(tokenizer, n_layer=1, n_embd=16, n_head=2, n_positions=32, seed=3)
-        losses.append(training.train_causal_lm(model, blocks, batch_size=8, log_every=2, seed=3).loss_curve)
+        losses.append(trainer.train_causal_lm(model, blocks, batch_size=8, log_every=2, seed=3).loss_curve)
     assert losses[0] == losses[1]
 
 

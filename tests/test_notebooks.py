@@ -12,7 +12,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tokedit_utils import book, paths
+from tokedit_utils import book
+from tokedit_utils.toolkit import paths
 
 REFERENCES = Path(__file__).resolve().parent / "notebooks"
 REFRESH = "the nbval reference is stale: run `make refresh-references` and commit tests/notebooks/"

@@ -14,7 +14,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from tokedit_utils import book, data, paths, verdicts
+from tokedit_utils import book
+from tokedit_utils.toolkit import data, paths
+from tokedit_utils.chapters import verdicts
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Tests of tokedit_utils.records: streaming record files with errors that name file and line."""
+"""Tests of tokedit_utils.toedit.records: streaming record files with errors that name file and line."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ import json
 
 import pytest
 
-from tokedit_utils.records import CorpusFormatError, detect_format, iter_records, require_text, write_records
+from tokedit_utils.toedit.records import (
+    CorpusFormatError,
+    detect_format,
+    iter_records,
+    require_text,
+    write_records,
+)
 
 RECORDS = [{"id": i, "text": f"document {i} é", "n": i} for i in range(5)]
 
@@ -60,7 +66,7 @@ def test_failed_write_leaves_nothing(tmp_path):
 def test_parquet_schema_is_inferred_from_every_record(tmp_path):
     import pyarrow.parquet as pq
 
-    from tokedit_utils.records import infer_schema
+    from tokedit_utils.toedit.records import infer_schema
 
     rows = [{"a": None, "b": 1}] * 3 + [{"a": "late", "b": 2.5}]
     assert str(infer_schema(rows, rows_per_group=2)) == "a: string\nb: double"

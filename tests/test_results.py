@@ -9,7 +9,8 @@ import math
 
 import pytest
 
-from tokedit_utils import book, paths, stats
+from tokedit_utils import book
+from tokedit_utils.toolkit import paths, stats
 
 
 @pytest.fixture(scope="module")

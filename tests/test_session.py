@@ -11,7 +11,7 @@ CHILD = textwrap.dedent("""
     import resource
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
-    from tokedit_utils.session import tune_cpu_allocator
+    from tokedit_utils.toolkit.session import tune_cpu_allocator
     applied = tune_cpu_allocator()
     model = GPT2LMHeadModel(GPT2Config(vocab_size=4096, n_positions=128, n_embd=64, n_layer=1, n_head=2)).eval()
     batch = torch.randint(0, 4096, (32, 128))

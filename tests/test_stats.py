@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tokedit_utils import stats
+from tokedit_utils.toolkit import stats
 
 
 def test_paired_difference_matches_scipy_paired_ttest():

@@ -9,7 +9,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-from tokedit_utils import tasks  # noqa: E402
+from tokedit_utils.toolkit import tasks  # noqa: E402
 
 
 def _docs(domains=("alpha", "beta"), n_docs=6, n_words=120):
@@ -101,7 +101,7 @@ def test_gloss_items():
 
 
 def test_embedded_test_split_has_both_tasks():
-    from tokedit_utils import data
+    from tokedit_utils.toolkit import data
 
     test = data.load_embedded_corpus()["test"]
     cont = tasks.build_continuation_items(test, 60, seed=0)
@@ -113,7 +113,7 @@ def test_embedded_test_split_has_both_tasks():
 
 def test_files_run_through_lm_eval(tmp_path):
     """A tiny random GPT-2 scores 5 items of each task through lm-eval, offline."""
-    from tokedit_utils import models
+    from tokedit_utils.toolkit import models
 
     docs = _docs() + [WORDNET]
     tokenizer = models.train_tokenizer([d["text"] for d in docs], vocab_size=300)

@@ -1,9 +1,9 @@
-"""Tests for tokedit_utils.theory at smoke size (seconds)."""
+"""Tests for tokedit_utils.chapters.theory at smoke size (seconds)."""
 
 import numpy as np
 import pytest
 
-from tokedit_utils import theory as th
+from tokedit_utils.chapters import theory as th
 
 SMOKE = dict(d=20, T=100, sigma=1.0, n_generations=6, trials=200, seed=0)
 EDIT = dict(f1=0.125, eta=0.94)

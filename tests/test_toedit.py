@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 import torch
 
-from tokedit_utils import records, toedit
-from tokedit_utils.records import CorpusFormatError
+from tokedit_utils.toedit import records
+from tokedit_utils import toedit
+from tokedit_utils.toedit.records import CorpusFormatError
 from tokedit_utils.toedit import EditStats, ToEditor, main, samplers, windows
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -638,12 +639,12 @@ def test_half_precision_prior(gpt2, tok, texts):
 
 
 def test_constructing_an_editor_leaves_the_allocator_alone(gpt2, tok, monkeypatch):
-    from tokedit_utils import session
+    from tokedit_utils.toedit import cpu
 
     def refuse(*a, **kw):
         raise AssertionError("ToEditor changed a process-wide setting")
 
-    monkeypatch.setattr(session, "tune_cpu_allocator", refuse)
+    monkeypatch.setattr(cpu, "tune_cpu_allocator", refuse)
     ToEditor(gpt2, tok).edit_texts(["a short text"])
 
 
@@ -652,11 +653,11 @@ def test_executor_flag_hands_over_to_the_cluster_command(monkeypatch):
     from types import ModuleType
 
     seen = []
-    fake = ModuleType("tokedit_utils.cluster")
+    fake = ModuleType("tokedit_utils.toedit.cluster")
     fake.main = lambda argv: seen.append(argv) or 7
-    monkeypatch.setitem(sys.modules, "tokedit_utils.cluster", fake)
-    import tokedit_utils
+    monkeypatch.setitem(sys.modules, "tokedit_utils.toedit.cluster", fake)
+    import tokedit_utils.toedit
 
-    monkeypatch.setattr(tokedit_utils, "cluster", fake, raising=False)
+    monkeypatch.setattr(tokedit_utils.toedit, "cluster", fake, raising=False)
     argv = ["--executor", "local", "--model", "m", "--input", "i.jsonl"]
     assert main(argv) == 7 and seen == [argv]

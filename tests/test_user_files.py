@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tokedit_utils import data
+from tokedit_utils.toolkit import data
 from tokedit_utils.toedit import ToEditor, main
 from tokedit_utils.toedit.cli import build_parser
 

@@ -1,6 +1,7 @@
 import json
 
-from tokedit_utils import stats, verdicts
+from tokedit_utils.toolkit import stats
+from tokedit_utils.chapters import verdicts
 
 
 def _stage(tmp_path, stem, claims):

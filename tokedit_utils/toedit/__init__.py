@@ -73,7 +73,13 @@ Exact rules
 from .cli import main
 from .config import SAMPLERS, STRATEGIES, EditConfig
 from .editor import PriorLoadError, ToEditor, document_seed, load_prior, text_key
-from .results import TABLE6_EDGES, EditResult, EditStats, IterationResult, token_probability_histogram
+from .results import (
+    TABLE6_EDGES,
+    EditResult,
+    EditStats,
+    IterationResult,
+    token_probability_histogram,
+)
 from .scoring import token_probabilities, windows
 
 __all__ = [

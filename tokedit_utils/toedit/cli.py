@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from ..paths import write_json
-from ..records import CorpusFormatError, atomic_write, check_input_file, detect_format
+from .records import write_json
+from .records import CorpusFormatError, atomic_write, check_input_file, detect_format
 from . import files
 from .config import EditConfig
 from .editor import PriorLoadError, ToEditor
@@ -40,7 +40,7 @@ Statistics (tokens, flagged, changed, dropped, Table-6 and fine histograms) go t
 only the statistics.
 
 With --executor (local, slurm, ray) the same edit runs as a datatrove pipeline
-(tokedit_utils.cluster; its --help lists its options).
+(tokedit_utils.toedit.cluster; its --help lists its options).
 
 Exit codes: 0 success, 2 bad input or arguments, 3 prior cannot be loaded (or its
 tokenizer is missing or does not fit the model), 130 interrupted (Ctrl-C; resumable).
@@ -238,7 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     130 interrupted)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--executor" in argv or any(a.startswith("--executor=") for a in argv):
-        from .. import cluster  # the datatrove pipeline (local, Slurm, Ray executors)
+        from . import cluster  # the datatrove pipeline (local, Slurm, Ray executors)
 
         return cluster.main(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -251,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    from ..session import tune_cpu_allocator
+    from .cpu import tune_cpu_allocator
 
     tune_cpu_allocator()  # process-wide; on CPU each batch's activations are otherwise page-faulted in anew
     try:

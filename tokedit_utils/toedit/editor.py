@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..models import load_causal_lm
+from .prior import load_causal_lm
 from . import rebuild, samplers
 from .config import EditConfig
 from .results import EditResult, EditStats, IterationResult

@@ -13,8 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from ..records import (CorpusFormatError, atomic_write, detect_format, infer_schema, iter_records, require_text,
-                       write_records)
+from .records import (
+    CorpusFormatError,
+    atomic_write,
+    detect_format,
+    infer_schema,
+    iter_records,
+    require_text,
+    write_records,
+)
 
 
 @dataclass
@@ -205,7 +212,7 @@ class JsonlPartial:
     def write(self, records: list[dict]):
         import os
 
-        from ..records import dumps
+        from .records import dumps
 
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write("".join(dumps(r) + "\n" for r in records))

@@ -5,7 +5,7 @@ the spread over seeds.
 Held-out perplexity here is measured on non-overlapping ``block_size`` blocks cut from each
 domain's test text (documents joined by the end-of-text token), at most
 ``max_tokens_per_domain`` tokens per domain. It is exp(mean token NLL) over all predicted
-tokens, the same pooled definition as :mod:`tokedit_utils.evaluation`, except that the first
+tokens, the same pooled definition as :mod:`tokedit_utils.toolkit.evaluation`, except that the first
 token of each block is not predicted. The Trainer computes it after every epoch, so the
 per-epoch curve and the final table come from one measurement.
 """
@@ -20,7 +20,8 @@ import datasets
 import numpy as np
 import pandas as pd
 
-from . import evaluation, models, records, stats, training
+from ..toolkit import evaluation, models, stats, trainer
+from ..toedit import records
 
 #: Paper Table 1 (v1): GPT-2 124M, PPL averaged over the 22 Pile subdomains, at 0/25/50/75/100% synthetic.
 PAPER_RATIOS = [0.0, 0.25, 0.5, 0.75, 1.0]
@@ -70,7 +71,7 @@ def train_student(
     """
     model = models.build_gpt2(tokenizer, n_layer, n_embd, n_head, block_size, seed=seed)
     steps = math.ceil(len(train_blocks) / batch_size) * epochs
-    result = training.train_causal_lm(
+    result = trainer.train_causal_lm(
         model, train_blocks, learning_rate=learning_rate, batch_size=batch_size, epochs=epochs, seed=seed,
         warmup_ratio=warmup_ratio,
         log_every=max(1, int(steps // 40)), eval_blocks=eval_blocks, eval_every_epoch=True,

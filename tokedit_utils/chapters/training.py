@@ -3,15 +3,15 @@
 Three regimes, each run as **paired arms**: the source arm and the edited arm share the
 architecture, hyperparameters, token budget, data order and seed, and differ only in the
 editing. Each pair is repeated over several seeds, and each metric is compared through the
-per-seed differences (edited − source) with :func:`tokedit_utils.stats.paired_difference`.
+per-seed differences (edited − source) with :func:`tokedit_utils.toolkit.stats.paired_difference`.
 
 * **Pre-training from scratch** (Table 2): students on the human training text or its edited
-  version, trained with :func:`tokedit_utils.collapse.train_student`.
+  version, trained with :func:`tokedit_utils.chapters.collapse.train_student`.
 * **Continual pre-training** (Table 3): a base pre-trained on the general domains continues on
   one held-out domain, mixed half and half with general text (:func:`cpt_mixture`); only the
   domain half is edited.
 * **Supervised fine-tuning** (Table 4, Table 16): the base is fine-tuned on instruction pairs
-  (:mod:`tokedit_utils.sft`) with the loss on responses only; the edited arms see the responses
+  (:mod:`tokedit_utils.toolkit.sft`) with the loss on responses only; the edited arms see the responses
   after one and two editing generations.
 
 **Same data order.** The Trainer draws each epoch's order from ``data_seed`` and the length of
@@ -35,8 +35,8 @@ from typing import Sequence
 import datasets
 import numpy as np
 
-from . import models, paths, stats, training
-from .toedit import EditStats, ToEditor
+from ..toolkit import models, paths, stats, trainer
+from ..toedit import EditStats, ToEditor
 
 # ---------------------------------------------------------------------- the paper's numbers
 #: Table 2: OLMo-1B pre-trained from scratch, average 0-shot accuracy over 8 tasks (source, ToEdit).
@@ -202,7 +202,7 @@ def continue_training(base, train_data: datasets.Dataset, *, seed: int, learning
                       epochs: float, eval_blocks: dict | None = None, data_collator=None, lora_rank: int | None = None,
                       desc: str = "training") -> tuple[object, dict]:
     """Train a copy of ``base`` (full fine-tuning, or LoRA with ``lora_rank``) with
-    :func:`tokedit_utils.training.train_causal_lm`; LoRA weights are merged back afterwards.
+    :func:`tokedit_utils.toolkit.trainer.train_causal_lm`; LoRA weights are merged back afterwards.
 
     Returns ``(model, run)``, run = ``{"seed", "final_train_loss", "loss_curve", "seconds",
     "tokens_seen", "ppl": {name: PPL of each eval set after the last epoch}}``.
@@ -211,7 +211,7 @@ def continue_training(base, train_data: datasets.Dataset, *, seed: int, learning
     if lora_rank:
         model = with_lora(model, lora_rank, seed=seed)
     steps = math.ceil(len(train_data) / batch_size) * epochs
-    result = training.train_causal_lm(
+    result = trainer.train_causal_lm(
         model, train_data, learning_rate=learning_rate, batch_size=batch_size, epochs=epochs, seed=seed,
         log_every=max(1, int(steps // 20)), eval_blocks=eval_blocks, eval_every_epoch=bool(eval_blocks),
         data_collator=data_collator, desc=desc)
@@ -392,9 +392,9 @@ def claims(results: dict) -> dict:
 
 def profile_parameters(profile: str, stem: str = "06_training") -> dict:
     """This chapter's overrides in ``profiles/<profile>.yml`` (for the prose)."""
-    from . import book
+    from ..toolkit import profiles
 
-    return book.profile_overrides(profile).get(stem, {})
+    return profiles.profile_overrides(profile).get(stem, {})
 
 
 def _pct(x: float) -> str:

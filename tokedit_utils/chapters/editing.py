@@ -28,8 +28,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .toedit import token_probabilities, token_probability_histogram, windows
-from .toedit.results import TABLE6_EDGES
+from ..toedit import token_probabilities, token_probability_histogram, windows
+from ..toedit.results import TABLE6_EDGES
 
 # --------------------------------------------------------------------------- the paper's numbers
 
@@ -357,7 +357,7 @@ def plot_token_probabilities(hist: dict, quart: dict, table: dict):
     """Fig. 5 (300-bin histogram, quartiles marked, log y) beside Table 6's intervals."""
     import matplotlib.pyplot as plt
 
-    from .plotting import PALETTE
+    from ..toolkit.plotting import PALETTE
 
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     ax.stairs(hist["counts"], np.array(hist["edges"]), fill=True, color=PALETTE["human"])
@@ -405,7 +405,7 @@ def plot_generations(gen: dict, threshold: float):
     """Flagged share per generation with the geometric fit, and the decay beside Table 15's."""
     import matplotlib.pyplot as plt
 
-    from .plotting import PALETTE
+    from ..toolkit.plotting import PALETTE
 
     share = np.array(gen["flagged_share"])
     gens = np.arange(1, len(share) + 1)
@@ -504,8 +504,8 @@ def write_outputs(out_dir, train, passes: Sequence[Sequence], *, threshold: floa
     the edited text), with ``edited/MANIFEST.json``. Paths are relative to ``out_dir``."""
     from pathlib import Path
 
-    from .data import write_jsonl_gz
-    from .paths import write_json
+    from ..toolkit.data import write_jsonl_gz
+    from ..toolkit.paths import write_json
 
     folder = Path(out_dir) / "edited"
     columns = [c for c in ("id", "domain", "source", "work") if c in train.column_names]
@@ -655,7 +655,7 @@ def throughput_summary(res: dict) -> str:
 
 
 def claims(res: dict) -> dict:
-    from .stats import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, claim
+    from ..toolkit.stats import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, claim
 
     iv = res["intervals"]["percent"]
     at99 = res["share_at_least"]["0.99"]

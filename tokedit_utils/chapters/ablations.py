@@ -1,7 +1,7 @@
 """The paper's ablations (§5.4, claim 9): which tokens to edit, how to draw, how many candidates.
 
 Every arm continues chapter 6's base model on its continual pre-training mixture (half domain,
-half general text, :func:`tokedit_utils.regimes.cpt_mixture`); only the domain half differs
+half general text, :func:`tokedit_utils.chapters.training.cpt_mixture`); only the domain half differs
 between arms. Each arm is one :class:`~tokedit_utils.toedit.EditConfig` (:func:`edit_config`),
 so what an arm changes is exactly what reaches the engine.
 
@@ -27,8 +27,9 @@ from typing import Sequence
 
 import numpy as np
 
-from . import regimes, stats
-from .toedit import EditConfig, EditStats, ToEditor
+from . import training
+from ..toolkit import stats
+from ..toedit import EditConfig, EditStats, ToEditor
 
 # ---------------------------------------------------------------------- the paper's numbers
 #: Table 5 (v3; the p ≤ 0.001 row only in v1): OLMo-1B biomedicine, accuracy on
@@ -81,7 +82,7 @@ def map_thresholds(mapping: str, profile: str, domain_probs: np.ndarray | None =
         return {"high": {t: t for t in PAPER_HIGH}, "low": {t: t for t in PAPER_LOW}, "shares": None,
                 "rule": "the paper's thresholds"}
     probs = np.asarray(domain_probs, dtype=float)
-    anchor, source = regimes.resolve_threshold(mapping, profile)
+    anchor, source = training.resolve_threshold(mapping, profile)
     shares = {0.99: float((probs >= anchor).mean())}
     shares[0.999] = shares[0.99] / 2
     for i, t in enumerate(PAPER_LOW):
@@ -106,8 +107,8 @@ def arms(thresholds: dict, top_p: float = 0.9, large_k: int = 64) -> dict[str, d
     out: dict[str, dict] = {}
     for t in PAPER_HIGH:
         out[f"resample p≥{t}"] = {"group": "threshold", "paper_row": f"p ≥ {t}", "config": dict(
-            strategy="resample_high", threshold=high[t], sampler="top_k", k=regimes.PAPER_K,
-            beta=regimes.PAPER_BETA)}
+            strategy="resample_high", threshold=high[t], sampler="top_k", k=training.PAPER_K,
+            beta=training.PAPER_BETA)}
     for t in PAPER_LOW:
         out[f"delete p≤{t}"] = {"group": "threshold", "paper_row": f"p ≤ {t}", "config": dict(
             strategy="drop_low", low_threshold=low[t])}
@@ -116,7 +117,7 @@ def arms(thresholds: dict, top_p: float = 0.9, large_k: int = 64) -> dict[str, d
     out["rejection"] = {"group": "sampler", "paper_row": "rejection", "config": dict(
         strategy="resample_high", threshold=t99, sampler="rejection")}
     out[f"k = {large_k}"] = {"group": "candidates", "paper_row": f"k = {large_k}", "config": dict(
-        strategy="resample_high", threshold=t99, sampler="top_k", k=large_k, beta=regimes.PAPER_BETA)}
+        strategy="resample_high", threshold=t99, sampler="top_k", k=large_k, beta=training.PAPER_BETA)}
     return out
 
 
@@ -165,7 +166,7 @@ def arm_results(runs: list[dict], arm_specs: dict, doses: dict, equivalence_marg
                      "k": cfg.k if cfg.resamples and cfg.sampler != "top_p" else None,
                      "flagged_share": doses[name]["flagged_share"], "changed_share": doses[name]["changed_share"],
                      "seeds": seeds, "metrics": values[name],
-                     "delta": {m: regimes.compare(values[name][m], values["source"][m], False,
+                     "delta": {m: training.compare(values[name][m], values["source"][m], False,
                                                   equivalence_margin * float(np.mean(values["source"][m])))
                                for m in METRICS}}
     return out
@@ -211,7 +212,7 @@ def claims(arms_: dict, comp: dict) -> dict:
     t5 = PAPER_THRESHOLD
     hl = comp["high_vs_low"]
     samplers = [comp["top_p"], comp["rejection"]]
-    fmt = lambda d: regimes.fmt(d)  # noqa: E731
+    fmt = lambda d: training.fmt(d)  # noqa: E731
     return {
         "high_beats_low": stats.claim(
             "Editing high-probability tokens (p ≥ 0.99, 0.999) beats editing low-probability ones "
@@ -290,13 +291,13 @@ def summary(results: dict, gpu: dict | None = None) -> str:
         f"**Threshold.** Resampling at the mapped p ≥ 0.99 and 0.999 flagged {_pct(hi[0]['flagged_share'])} and "
         f"{_pct(hi[1]['flagged_share'])} of the domain tokens; deleting at the mapped p ≤ 0.1 removed "
         f"{_pct(lo['flagged_share'])}. The resample-high arms minus the delete p ≤ 0.1 arm: "
-        f"{regimes.fmt(comp['high_vs_low'])} domain PPL: **{c['high_beats_low']['verdict']}** "
+        f"{training.fmt(comp['high_vs_low'])} domain PPL: **{c['high_beats_low']['verdict']}** "
         f"(paper: {c['high_beats_low']['paper']}). Best first, the paper ranks "
         + ", ".join(order["paper"]) + "; we rank " + ", ".join(order["ours"]) + ". The engine resamples only "
         "high-probability tokens and deletes only low-probability ones, so the two other readings (resample the "
         "unlikely tokens; delete the likely ones, as the repo's Table 5 runs did) are not run.",
-        f"**Sampler and candidates.** Against top-k (k = 8): top-p {regimes.fmt(comp['top_p'])}, rejection "
-        f"{regimes.fmt(comp['rejection'])}, k = 64 {regimes.fmt(comp['k64'])} domain PPL. Samplers comparable: "
+        f"**Sampler and candidates.** Against top-k (k = 8): top-p {training.fmt(comp['top_p'])}, rejection "
+        f"{training.fmt(comp['rejection'])}, k = 64 {training.fmt(comp['k64'])} domain PPL. Samplers comparable: "
         f"**{c['samplers_comparable']['verdict']}**; k matters little: **{c['k_matters_little']['verdict']}** "
         f"(equal means the 95% interval within ±{comp['k64']['margin']:.3f} PPL, "
         f"{100 * results['equivalence_margin']:.0f}% of the top-k arm's). The paper's means over its three "

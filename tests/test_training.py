@@ -6,7 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tokedit_utils import data, models, regimes, sft, stats
+from tokedit_utils.toolkit import data, models, sft, stats
+from tokedit_utils.chapters import training
 
 TEXTS = [
     "ABSENTEE, n.  A person with an income who has had the forethought to remove himself.",
@@ -56,20 +57,20 @@ def test_collator_masks_prompt_tokens_out_of_the_loss(tokenizer, model):
 
 def test_edited_sft_record_keeps_its_prompt_byte_for_byte(tokenizer, model):
     records = _records()
-    editor = regimes.make_editor(model, tokenizer, threshold=0.0)  # every response token is resampled
-    edited, dose = regimes.edit_pairs(editor, records, seed=0)
+    editor = training.make_editor(model, tokenizer, threshold=0.0)  # every response token is resampled
+    edited, dose = training.edit_pairs(editor, records, seed=0)
     assert [r["prompt"].encode() for r in edited] == [r["prompt"].encode() for r in records]
     assert [r["id"] for r in edited] == [r["id"] for r in records]
     assert sum(e["response"] != r["response"] for e, r in zip(edited, records)) >= len(records) // 2
     assert dose["flagged_share"] == 1.0 and 0 < dose["changed_share"] <= 1.0
-    again, _ = regimes.edit_pairs(editor, records, seed=0)
+    again, _ = training.edit_pairs(editor, records, seed=0)
     assert again == edited  # seeded per pair
 
 
 def test_paired_arms_see_identical_data_order(tokenizer, model):
     records = _records(12)
-    editor = regimes.make_editor(model, tokenizer, threshold=0.0)
-    edited, _ = regimes.edit_pairs(editor, records, seed=0)
+    editor = training.make_editor(model, tokenizer, threshold=0.0)
+    edited, _ = training.edit_pairs(editor, records, seed=0)
     arms = {"source": sft.encode(records, tokenizer, 64), "edited": sft.encode(edited, tokenizer, 64)}
 
     def prompts_seen(ds, seed):
@@ -81,7 +82,7 @@ def test_paired_arms_see_identical_data_order(tokenizer, model):
                          for ids, labels in zip(batch["input_ids"], batch["labels"])])
             return batch
 
-        regimes.continue_training(model, ds, seed=seed, learning_rate=1e-3, batch_size=4, epochs=2,
+        training.continue_training(model, ds, seed=seed, learning_rate=1e-3, batch_size=4, epochs=2,
                                   data_collator=recording)
         return seen
 
@@ -94,16 +95,16 @@ def test_paired_blocks_and_cpt_mixture_keep_budgets_equal():
     a = datasets.Dataset.from_dict({"input_ids": [[i] * 4 for i in range(10)]})
     b = datasets.Dataset.from_dict({"input_ids": [[100 + i] * 4 for i in range(8)]})
     general = datasets.Dataset.from_dict({"input_ids": [[200 + i] * 4 for i in range(20)]})
-    a2, b2 = regimes.paired_blocks(a, b)
+    a2, b2 = training.paired_blocks(a, b)
     assert len(a2) == len(b2) == 8 and a2[7]["input_ids"] == [7] * 4
-    mix_a, mix_b = regimes.cpt_mixture(a2, general), regimes.cpt_mixture(b2, general)
+    mix_a, mix_b = training.cpt_mixture(a2, general), training.cpt_mixture(b2, general)
     assert len(mix_a) == len(mix_b) == 16
     assert mix_a["input_ids"][8:] == mix_b["input_ids"][8:] == general["input_ids"][:8]
 
 
 def test_lora_switch_trains_adapters_and_returns_a_plain_model(tokenizer, model):
     ds = sft.encode(_records(8), tokenizer, 64)
-    tuned, run = regimes.continue_training(model, ds, seed=0, learning_rate=1e-2, batch_size=4, epochs=1,
+    tuned, run = training.continue_training(model, ds, seed=0, learning_rate=1e-2, batch_size=4, epochs=1,
                                            data_collator=sft.Collator(tokenizer.pad_token_id), lora_rank=4)
     assert type(tuned) is type(model)
     changed = [n for n, p in tuned.named_parameters() if not torch.equal(p, dict(model.named_parameters())[n])]
@@ -143,15 +144,15 @@ def test_cpt_split_halves_a_one_domain_corpus_by_work():
                                            "text": ["x" * len(w) for w in works]})
 
     one = datasets.DatasetDict({"train": split(["w1", "w2", "w2", "w3", "w4"]), "test": split(["t1", "t2"])})
-    halves, domain = regimes.cpt_split(one, "scripture")
+    halves, domain = training.cpt_split(one, "scripture")
     assert domain == "essays B"
     sides = dict(zip(halves["train"]["work"], halves["train"]["domain"]))
     assert sides == {"w1": "essays A", "w2": "essays B", "w3": "essays A", "w4": "essays B"}
     assert set(halves["test"]["domain"]) == {"essays A", "essays B"}  # both halves held out too
     two = datasets.DatasetDict({"train": datasets.concatenate_datasets([
         split(["w1"]), split(["long work"]).map(lambda r: {"domain": "letters"})])})
-    assert regimes.cpt_split(two, "letters") == (two, "letters")
-    assert regimes.cpt_split(two, "scripture")[1] == "letters"  # absent: the largest domain
+    assert training.cpt_split(two, "letters") == (two, "letters")
+    assert training.cpt_split(two, "scripture")[1] == "letters"  # absent: the largest domain
 
 
 def test_chapter_2_students_stand_in_for_the_source_arm_only_when_the_data_is_theirs():
@@ -163,31 +164,31 @@ def test_chapter_2_students_stand_in_for_the_source_arm_only_when_the_data_is_th
                     {"ratio": 0.0, "seed": 2, "tokens_seen": 704, "folder": "students/c"},
                     {"ratio": 1.0, "seed": 0, "tokens_seen": 768, "folder": "students/d"}]}
     arms = {"source": blocks(50), "edited": blocks(53)}
-    assert regimes.reusable_sources(ch2, [0, 2, 5], arms) == {0: "students/a"}  # seed 2 saw other data
-    assert regimes.reusable_sources(ch2, [0, 1], {"source": blocks(50), "edited": blocks(49)}) == {}
-    assert regimes.reusable_sources(ch2, [0, 1], {"source": blocks(40), "edited": blocks(50)}) == {}
+    assert training.reusable_sources(ch2, [0, 2, 5], arms) == {0: "students/a"}  # seed 2 saw other data
+    assert training.reusable_sources(ch2, [0, 1], {"source": blocks(50), "edited": blocks(49)}) == {}
+    assert training.reusable_sources(ch2, [0, 1], {"source": blocks(40), "edited": blocks(50)}) == {}
 
 
 def test_not_worse_verdict():
-    better = regimes.compare([2.0, 2.1, 2.2], [3.0, 3.05, 3.1], higher_is_better=False, margin=0.01)
-    worse = regimes.compare([3.0, 3.05, 3.1], [2.0, 2.1, 2.2], higher_is_better=False, margin=0.01)
-    noisy = regimes.compare([1.0, 3.0, 2.0], [2.0, 2.0, 2.1], higher_is_better=False, margin=0.01)
-    same = regimes.compare([2.0, 2.1, 2.2], [2.001, 2.1, 2.2005], higher_is_better=False, margin=0.05)
-    assert [better["verdict"], worse["verdict"], noisy["verdict"]] == [regimes.BETTER, regimes.WORSE, regimes.SAME]
-    assert regimes.not_worse_verdict([better, same]) == stats.REPRODUCED
-    assert regimes.not_worse_verdict([better, worse]) == stats.NOT_REPRODUCED
-    assert regimes.not_worse_verdict([better, noisy]) == stats.INCONCLUSIVE
+    better = training.compare([2.0, 2.1, 2.2], [3.0, 3.05, 3.1], higher_is_better=False, margin=0.01)
+    worse = training.compare([3.0, 3.05, 3.1], [2.0, 2.1, 2.2], higher_is_better=False, margin=0.01)
+    noisy = training.compare([1.0, 3.0, 2.0], [2.0, 2.0, 2.1], higher_is_better=False, margin=0.01)
+    same = training.compare([2.0, 2.1, 2.2], [2.001, 2.1, 2.2005], higher_is_better=False, margin=0.05)
+    assert [better["verdict"], worse["verdict"], noisy["verdict"]] == [training.BETTER, training.WORSE, training.SAME]
+    assert training.not_worse_verdict([better, same]) == stats.REPRODUCED
+    assert training.not_worse_verdict([better, worse]) == stats.NOT_REPRODUCED
+    assert training.not_worse_verdict([better, noisy]) == stats.INCONCLUSIVE
 
 
 def test_threshold_comes_from_the_profile_or_chapter_4(tmp_path, monkeypatch):
     monkeypatch.setenv("TOKEDIT_RUNS", str(tmp_path))
-    assert regimes.resolve_threshold(0.99, "any") == (0.99, "set by the profile")
+    assert training.resolve_threshold(0.99, "any") == (0.99, "set by the profile")
     with pytest.raises(FileNotFoundError, match="04_editing"):
-        regimes.resolve_threshold("dose_matched", "toy")
+        training.resolve_threshold("dose_matched", "toy")
     stage = tmp_path / "toy" / "04_editing"
     stage.mkdir(parents=True)
     (stage / "results.json").write_text('{"dose_matched_threshold": 0.41, "flag_matched_threshold": 0.2}')
-    assert regimes.resolve_threshold("dose_matched", "toy")[0] == 0.41
-    assert regimes.resolve_threshold("flag_matched", "toy")[0] == 0.2
+    assert training.resolve_threshold("dose_matched", "toy")[0] == 0.41
+    assert training.resolve_threshold("flag_matched", "toy")[0] == 0.2
     with pytest.raises(ValueError):
-        regimes.resolve_threshold("0.5", "toy")
+        training.resolve_threshold("0.5", "toy")

@@ -384,7 +384,7 @@ def honest_check_summary(results: dict) -> str:
 
 def theory_claims(results: dict) -> dict:
     """Claim 7 of the paper (digest §8) as verdict records, from the simulations."""
-    from . import stats
+    from ..toolkit import stats
 
     hc, within = results["honest_check"], results["within_3se"]
     verdict = lambda ok: stats.REPRODUCED if ok else stats.NOT_REPRODUCED  # noqa: E731

@@ -229,3 +229,14 @@ def infer_schema(records: Iterable[dict], rows_per_group: int = 4096):
     if buffer or not schemas:
         schemas.append(pa.Table.from_pylist(buffer).schema)
     return pa.unify_schemas(schemas, promote_options="permissive")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a text file through a temporary file and a rename."""
+    with atomic_write(path) as handle:
+        handle.write(text)
+
+
+def write_json(path: Path, payload) -> None:
+    text = json.dumps(payload, indent=2, sort_keys=True, default=json_default)
+    atomic_write_text(path, text + "\n")

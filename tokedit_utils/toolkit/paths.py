@@ -15,11 +15,13 @@ import json
 import os
 from pathlib import Path
 
-from . import records
+from ..toedit import records
+from ..toedit.records import atomic_write_text, write_json  # noqa: F401 (the toolkit's API)
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 DATA_DIR = PROJECT_ROOT / "data"
 CORPUS_DIR = DATA_DIR / "corpus"
+NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 
 
 def runs_root() -> Path:
@@ -50,17 +52,6 @@ def input_dir(profile: str, stem: str) -> Path:
     return path
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write a text file through a temporary file and a rename."""
-    with records.atomic_write(path) as handle:
-        handle.write(text)
-
-
-def write_json(path: Path, payload) -> None:
-    text = json.dumps(payload, indent=2, sort_keys=True, default=records.json_default)
-    atomic_write_text(path, text + "\n")
-
-
 def write_results(out_dir: Path, results: dict) -> None:
     """Write a chapter's headline numbers to ``results.json`` (atomically).
 
@@ -88,3 +79,8 @@ def relative_to_stage(value, stage: Path):
 
 def read_results(profile: str, stem: str) -> dict:
     return json.loads((input_dir(profile, stem) / "results.json").read_text())
+
+
+def chapter_notebooks(notebooks_dir: Path = NOTEBOOKS_DIR) -> list[Path]:
+    """The chapter notebooks in execution order."""
+    return sorted(p for p in notebooks_dir.glob("[0-9][0-9]_*.ipynb"))

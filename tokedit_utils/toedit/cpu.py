@@ -1,13 +1,10 @@
-"""The first thing every chapter notebook calls: offline mode, seeds, threads, the CPU
-allocator, figure style."""
+"""The CPU allocator setting that the editing command and every chapter use."""
 
 from __future__ import annotations
 
 import ctypes
 import os
-import random
 import sys
-import warnings
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameter numbers
 
@@ -34,34 +31,3 @@ def tune_cpu_allocator(threshold_bytes: int = 1 << 30) -> bool:
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     value = min(int(threshold_bytes), 2**31 - 1)
     return mallopt(_M_MMAP_THRESHOLD, value) == 1 and mallopt(_M_TRIM_THRESHOLD, value) == 1
-
-
-def start(seed: int = 0, offline: bool = True, threads: int | None = None) -> None:
-    """Prepare a notebook session.
-
-    ``offline`` sets HF_HUB_OFFLINE / HF_DATASETS_OFFLINE so a stray hub call fails at once
-    instead of stalling; it must run before `transformers` or `datasets` is imported.
-    """
-    if offline:
-        for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
-            os.environ.setdefault(name, "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    import numpy as np
-    import torch
-    import transformers
-
-    torch.set_num_threads(threads or min(os.cpu_count() or 1, 8))
-    tune_cpu_allocator()
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    # Library chatter (progress of dataset maps, hints about attention masks on unpadded
-    # blocks) would otherwise land in the book between the figures.
-    transformers.logging.set_verbosity_error()
-    import datasets
-
-    datasets.disable_progress_bars()
-    warnings.filterwarnings("ignore", message=".*pin_memory.*")
-    from . import plotting
-
-    plotting.use_book_style()

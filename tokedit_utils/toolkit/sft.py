@@ -48,9 +48,9 @@ import torch
 import torch.nn.functional as F
 
 from . import data, tasks
-from .records import write_records
+from ..toedit.records import write_records
 
-CHOICE_TASK = "tokedit_sft_choice"  # lm-eval task; template in tokedit_utils/lm_eval_tasks/
+CHOICE_TASK = "tokedit_sft_choice"  # lm-eval task; template in tokedit_utils/toolkit/lm_eval_tasks/
 PROMPT_TEMPLATE = "### Instruction:\n{instruction}\n\n### Response:\n"
 KINDS = ("wordnet", "devils-dictionary", "python-docs", "shakespeare")
 GENERIC_KIND = "continuation"
@@ -231,7 +231,7 @@ def build_choice_items(records: Sequence[dict], n_items: int, n_choices: int = 4
 
     Only responses with at least ``choice_words`` words take part, so no choice wins by being
     short. Items are dealt evenly over the kinds. Each item is ``{"id", "kind", "pair_id",
-    "context", "choices", "label"}`` (the format of :mod:`tokedit_utils.tasks`).
+    "context", "choices", "label"}`` (the format of :mod:`tokedit_utils.toolkit.tasks`).
     """
     by_kind: dict[str, list[dict]] = {}
     for r in records:
@@ -263,7 +263,7 @@ def build_choice_items(records: Sequence[dict], n_items: int, n_choices: int = 4
 
 
 def write_choice_task(task_dir: str | Path, items: Sequence[dict]) -> Path:
-    """The items as JSONL beside their lm-eval YAML (for :func:`tokedit_utils.tasks.evaluate`)."""
+    """The items as JSONL beside their lm-eval YAML (for :func:`tokedit_utils.toolkit.tasks.evaluate`)."""
     path = Path(task_dir) / f"{CHOICE_TASK}.jsonl"
     write_records(path, items)
     return tasks.write_task_yamls(task_dir, {CHOICE_TASK: path})

@@ -1,7 +1,7 @@
 """The book's verdict page: the paper's ten claims (digest §8), ours beside them.
 
 Every chapter records its claims in ``results.json`` under ``claims`` (see
-:func:`tokedit_utils.stats.claim`). :data:`PAPER_CLAIMS` says which chapter claims test which
+:func:`tokedit_utils.toolkit.stats.claim`). :data:`PAPER_CLAIMS` says which chapter claims test which
 of the paper's ten; the page is built from whatever chapters ran, and a claim whose chapter is
 not in the chain (or has not been run in this profile) shows as "not run".
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from . import stats
+from ..toolkit import stats
 
 NOT_RUN, PARTLY = "not run", "partly reproduced"
 

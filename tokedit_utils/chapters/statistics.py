@@ -15,7 +15,7 @@ Four views of the same shift between human and synthetic text:
   where the selected documents land (:func:`knn_separation`).
 
 Verdicts are computed from the numbers with their uncertainty: paired seeds for the
-students (:mod:`tokedit_utils.stats`), bootstrap intervals over documents for the
+students (:mod:`tokedit_utils.toolkit.stats`), bootstrap intervals over documents for the
 distributions, binomial tests for the neighbour counts.
 """
 
@@ -35,7 +35,7 @@ from data_selection import HashedNgramDSIR
 from data_selection.hashed_ngram_dsir import get_ngram_counts, wpt
 from scipy import stats as _st
 
-from . import stats
+from ..toolkit import stats
 
 PERCENTILES = (1, 25, 50, 75, 99)
 NUM_BUCKETS = 10_000  # DSIR's default and the paper's Fig. 11
@@ -63,7 +63,7 @@ def document_nll(model, tokenizer, texts: Sequence[str], context: int,
     Each document is scored on its own after an end-of-text token (the boundary the models
     saw in training), so every one of its tokens is predicted. A document longer than the
     context is cut into windows of ``context + 1`` tokens that overlap by one, as in
-    :mod:`tokedit_utils.evaluation`; windows of all documents are batched together.
+    :mod:`tokedit_utils.toolkit.evaluation`; windows of all documents are batched together.
     """
     device = next(model.parameters()).device
     eos = tokenizer.eos_token_id
@@ -399,7 +399,7 @@ def tsne(points: np.ndarray, seed: int = 0) -> np.ndarray:
 def human_passages(ds, tokenizer, n: int, n_tokens: int, seed: int = 0) -> list[str]:
     """``n`` spans of ``n_tokens`` tokens of human text at random offsets (as the synthetic
     documents are spans of about that length continuing a random human prompt)."""
-    from .generation import human_prompts
+    from ..toolkit.generation import human_prompts
 
     ids, _ = human_prompts(ds, tokenizer, n, n_tokens, seed=seed)
     return tokenizer.batch_decode(ids)

@@ -18,7 +18,7 @@ Both builders are deterministic: inputs are sorted and every random choice comes
 depend on ``PYTHONHASHSEED``).
 
 **YAML files.** The task definitions are lm-eval's own YAML format and are committed as
-templates in ``tokedit_utils/lm_eval_tasks/``. Only the data file differs between runs, so
+templates in ``tokedit_utils/toolkit/lm_eval_tasks/``. Only the data file differs between runs, so
 :func:`write_task_yamls` copies each template beside its JSONL file and fills in
 ``dataset_kwargs.data_files.test`` with the JSONL's path **relative to the task folder**, so
 the folder still works after the runner renames the stage into place, or anywhere it is
@@ -48,7 +48,7 @@ from typing import Sequence
 
 import yaml
 
-from .records import write_records
+from ..toedit.records import write_records
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "lm_eval_tasks"
 CONTINUATION = "tokedit_continuation"
@@ -227,7 +227,7 @@ def write_task_yamls(task_dir: str | Path, data_files: dict[str, str | Path]) ->
         config = yaml.safe_load((TEMPLATES_DIR / f"{task}.yaml").read_text())
         relative = os.path.relpath(Path(data_file).resolve(), task_dir.resolve())
         config["dataset_kwargs"] = {"data_files": {"test": relative}}
-        header = f"# Written by tokedit_utils.tasks.write_task_yamls from tokedit_utils/lm_eval_tasks/{task}.yaml\n"
+        header = f"# Written by tokedit_utils.toolkit.tasks.write_task_yamls from tokedit_utils/toolkit/lm_eval_tasks/{task}.yaml\n"
         (task_dir / f"{task}.yaml").write_text(header + yaml.safe_dump(config, sort_keys=False))
     return task_dir
 

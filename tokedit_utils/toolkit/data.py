@@ -33,7 +33,7 @@ from typing import Iterable, Sequence
 
 import datasets
 
-from .records import CorpusFormatError, iter_records, require_text, write_records
+from ..toedit.records import CorpusFormatError, iter_records, require_text, write_records
 from .paths import CORPUS_DIR
 
 SPLITS = ("train", "validation", "test")

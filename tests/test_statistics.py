@@ -8,8 +8,8 @@ import pytest
 import torch
 from data_selection.hashed_ngram_dsir import get_ngram_counts
 
-from tokedit_utils import models, stats
-from tokedit_utils import synthetic_stats as ss
+from tokedit_utils.toolkit import models, stats
+from tokedit_utils.chapters import statistics as ss
 
 TEXTS = ["The cat sat on the mat, and the dog lay by the door.",
          "Call me Ishmael. Some years ago, never mind how long precisely, I went to sea.",
@@ -129,7 +129,7 @@ def test_repeat_blocks_cycles_the_subset_to_the_budget():
 
 
 def test_student_recipe_keeps_only_what_the_helper_takes():
-    from tokedit_utils import collapse
+    from tokedit_utils.chapters import collapse
 
     record = {"n_layer": 2, "n_embd": 64, "n_head": 2, "block_size": 128, "epochs": 2, "learning_rate": 3e-3,
               "batch_size": 32, "warmup_ratio": 0.2, "parameters": 370_000, "tokens_seen": 401_408}

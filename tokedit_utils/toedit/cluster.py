@@ -40,7 +40,7 @@ from datatrove.pipeline.writers import ParquetWriter
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
 from .records import CorpusFormatError, dumps, require_text
-from .toedit.config import EditConfig
+from .config import EditConfig
 
 RECORD = "toedit_record"  # Document.metadata key holding the input record, carried to the writer
 LOCAL_RANK = "TOKEDIT_LOCAL_RANK"  # set per task by the local executor: its worker slot
@@ -104,8 +104,8 @@ class ToEditStep(PipelineStep):
     def load_editor(self):
         import torch
 
-        from .session import tune_cpu_allocator
-        from .toedit import ToEditor
+        from .cpu import tune_cpu_allocator
+        from . import ToEditor
 
         if self.threads:
             torch.set_num_threads(self.threads)
@@ -345,7 +345,7 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
 def build_parser() -> argparse.ArgumentParser:
     """The single-process command's parser (its editing flags come from EditConfig) plus
     the executor options."""
-    from .toedit import cli
+    from . import cli
 
     parser = cli.build_parser()
     parser.prog = "python -m tokedit_utils.toedit --executor {local,slurm,ray}"
@@ -354,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def step_from_args(args) -> ToEditStep:
     """The editing step of parsed arguments (ValueError for an option out of range)."""
-    from .toedit import cli
+    from . import cli
 
     return ToEditStep(
         args.model, text_field=args.text_field, id_field=args.id_field, prompt_field=args.prompt_field,
@@ -442,8 +442,8 @@ def run(args) -> dict | str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m tokedit_utils.toedit --executor ...`` arrives here (and ``python -m
-    tokedit_utils.cluster ...``)."""
-    from .toedit import PriorLoadError
+    tokedit_utils.toedit.cluster ...``)."""
+    from . import PriorLoadError
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")

@@ -1,0 +1,173 @@
+"""Executing the chain: each stage with papermill into a temporary folder, renamed into place
+on success; unchanged stages skipped."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import nbformat
+
+from ..toolkit import paths
+from ..toolkit.profiles import PROFILES_DIR, ChainError, load_profile
+from .cache import STAMP, _digest, artifacts_hash, key_parts, read_stamp, stage_inputs
+from .params import NOTEBOOKS_DIR, chain, check_overrides, merge_overrides, resolve_parameters
+
+#: Set for every notebook the runner executes: a stray hub call fails at once, offline.
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+
+def _engine():
+    """papermill's nbclient engine, calling ``cell_log(index, cell)`` as each cell finishes."""
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    class CellLogEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, cell_log=None, **kwargs):
+            if cell_log is not None:
+                complete = nb_man.cell_complete
+
+                def cell_complete(cell, cell_index=None, **kw):
+                    complete(cell, cell_index=cell_index, **kw)
+                    cell_log(cell_index, cell)
+
+                nb_man.cell_complete = cell_complete
+            return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+
+    papermill_engines.register("tokedit", CellLogEngine)
+    return "tokedit"
+
+
+def _cell_logger(log, prefix: str, n_cells: int):
+    def cell_log(index, cell):
+        if cell.cell_type != "code" or index is None:
+            return
+        seconds = cell.metadata.get("papermill", {}).get("duration") or 0.0
+        first = next((line for line in cell.source.splitlines() if line.strip()), "")
+        log(f"{prefix}   cell {index + 1:>2}/{n_cells} {seconds:7.1f} s  {first[:60]}")
+    return cell_log
+
+
+def execute_stage(nb_path: Path, profile: str, params: dict, log=print) -> Path:
+    """Run one notebook into a temporary folder; rename it into place on success."""
+    import papermill as pm
+
+    final = paths.stage_dir(profile, nb_path.stem)
+    tmp = final.with_name(f".{final.name}.partial")
+    failed = final.with_name(f"{final.name}.failed.ipynb")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    env_before = dict(os.environ)
+    os.environ.update({k: os.environ.get(k, v) for k, v in OFFLINE_ENV.items()})
+    os.environ.update({"TOKEDIT_STAGE_DIR": str(tmp), "TOKENIZERS_PARALLELISM": "false"})
+    n_cells = len(nbformat.read(nb_path, as_version=4).cells) + 1  # papermill adds the injected cell
+    try:
+        pm.execute_notebook(
+            str(nb_path),
+            str(tmp / nb_path.name),
+            parameters=params,
+            cwd=str(nb_path.parent),
+            kernel_name="python3",
+            progress_bar=False,
+            log_output=False,
+            engine_name=_engine(),
+            cell_log=_cell_logger(log, f"[{profile}] {nb_path.stem}:", n_cells),
+        )
+    except pm.PapermillExecutionError as exc:
+        shutil.move(tmp / nb_path.name, failed)
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ChainError(
+            f"{nb_path.name} failed in cell {exc.exec_count} ({exc.ename}: {exc.evalue}).\n"
+            f"{''.join(exc.traceback[-3:]) if exc.traceback else ''}\n"
+            f"The executed notebook, with the error, is at {failed}"
+        ) from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        os.environ.clear()
+        os.environ.update(env_before)
+    problem = None
+    if not (tmp / "results.json").exists():
+        problem = f"{nb_path.name} ran but wrote no results.json (every chapter must)"
+    else:
+        leaks = named_temporary_folder(tmp)
+        if leaks:
+            problem = (f"{nb_path.name} wrote the path of its temporary folder into {', '.join(leaks)}: "
+                       f"paths in a stage's artifacts must be relative to the stage")
+    if problem:
+        shutil.move(tmp / nb_path.name, failed)
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ChainError(problem)
+    failed.unlink(missing_ok=True)
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    return final
+
+
+def named_temporary_folder(stage: Path) -> list[str]:
+    """The results.json and YAML files of a stage that name the stage's own absolute path."""
+    needle = str(stage)
+    files = [stage / "results.json", *stage.rglob("*.yaml"), *stage.rglob("*.yml")]
+    return sorted(str(f.relative_to(stage)) for f in files if f.is_file() and needle in f.read_text(errors="replace"))
+
+
+def run_chain(
+    profile: str,
+    until: str | None = None,
+    force: bool = False,
+    log=print,
+    notebooks_dir: Path = NOTEBOOKS_DIR,
+    profiles_dir: Path = PROFILES_DIR,
+    sets: dict[str, dict] | None = None,
+    package_root: Path | None = None,
+) -> list[Path]:
+    """Execute the chain up to ``until`` (a stem), skipping stages whose key is unchanged.
+
+    ``profile`` is a profile name or a YAML file; ``sets`` are ``--set`` overrides on top.
+    """
+    notebooks = chain(notebooks_dir)
+    if until is not None:
+        stems = [nb.stem for nb in notebooks]
+        if until not in stems:
+            raise ChainError(f"no notebook {until!r} in the chain ({', '.join(stems)})")
+        notebooks = notebooks[: stems.index(until) + 1]
+    name, overrides = load_profile(profile, profiles_dir)
+    overrides = merge_overrides(overrides, sets or {})
+    problems = check_overrides(name, overrides, chain(notebooks_dir))
+    if problems:
+        raise ChainError("\n".join(problems))
+    artifacts: dict[str, str] = {}
+    for nb_path in notebooks:
+        params = resolve_parameters(nb_path, name, overrides)
+        inputs = stage_inputs(nb_path, notebooks, package_root)
+        missing = [s for s in inputs["upstream"] if s not in artifacts]
+        if missing:
+            raise ChainError(f"{nb_path.stem} reads {', '.join(missing)}, which did not run")
+        parts = key_parts(nb_path, params, inputs, artifacts, package_root)
+        key = _digest(parts)
+        stage = paths.stage_dir(name, nb_path.stem)
+        stamp = read_stamp(stage)
+        prefix = f"[{name}] {nb_path.stem}:"
+        if not force and stamp and stamp.get("key") == key and (stage / nb_path.name).exists():
+            log(f"{prefix} unchanged, skipped")
+        else:
+            old = (stamp or {}).get("parts", {})
+            if force:
+                why = "forced"
+            elif old:
+                why = ", ".join(k for k in parts if old.get(k) != parts[k]) + " changed"
+            else:
+                why = "cache key changed" if stamp else "not run before"
+            log(f"{prefix} running ({why}) ...")
+            start = time.perf_counter()
+            execute_stage(nb_path, name, params, log=log)
+            seconds = time.perf_counter() - start
+            stamp = {"key": key, "parts": parts, "inputs": inputs, "artifacts": artifacts_hash(stage),
+                     "seconds": round(seconds, 1), "parameters": params}
+            paths.write_json(stage / STAMP, stamp)
+            log(f"{prefix} done in {seconds:.0f} s")
+        artifacts[nb_path.stem] = stamp["artifacts"]
+    return [paths.stage_dir(name, nb.stem) / nb.name for nb in notebooks]

@@ -1,0 +1,54 @@
+"""Profiles: the YAML files of parameter overrides, one mapping per notebook stem.
+
+The runner applies them; a chapter reads one to show what another profile would run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+
+from . import paths
+
+PROFILES_DIR = paths.PROJECT_ROOT / "profiles"
+
+
+class ChainError(RuntimeError):
+    """A problem with the chain: a profile, a parameter, a stage."""
+
+
+def load_profile(profile: str, profiles_dir: Path = PROFILES_DIR) -> tuple[str, dict[str, dict]]:
+    """``(name, {stem: {name: value}})`` of a profile name or a profile file anywhere.
+
+    Strings naming an existing file or folder relative to the profile file become absolute.
+    """
+    if profile == "default":
+        return "default", {}
+    if profile.endswith((".yml", ".yaml")) or os.sep in profile:
+        path = Path(profile).expanduser().resolve()
+        if not path.exists():
+            raise ChainError(f"no profile file {profile}")
+    else:
+        path = profiles_dir / f"{profile}.yml"
+        if not path.exists():
+            known = ", ".join(["default"] + sorted(p.stem for p in profiles_dir.glob("*.yml")))
+            raise ChainError(f"unknown profile {profile!r}: no {path} (known: {known})")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise ChainError(f"{path}: expected a mapping of notebook stem to a mapping of overrides")
+    data = {stem: {k: _absolute_if_local(v, path.parent) for k, v in values.items()} for stem, values in data.items()}
+    return path.stem, data
+
+
+def profile_overrides(profile: str, profiles_dir: Path = PROFILES_DIR) -> dict[str, dict]:
+    """``{stem: {name: value}}`` of a profile; the default profile has none."""
+    return load_profile(profile, profiles_dir)[1]
+
+
+def _absolute_if_local(value, base: Path):
+    if isinstance(value, list):
+        return [_absolute_if_local(v, base) for v in value]
+    if isinstance(value, str) and value and not os.path.isabs(value) and (base / value).exists():
+        return str((base / value).resolve())
+    return value
