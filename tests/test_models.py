@@ -1,5 +1,6 @@
 import math
 
+import datasets
 import pytest
 import torch
 
@@ -40,11 +41,12 @@ def test_training_lowers_the_loss(corpus, tokenizer):
     blocks = blocks.select(range(320))
     held_out = corpus["validation"]["text"][:5]
     model = models.build_gpt2(tokenizer, n_layer=1, n_embd=32, n_head=2, n_positions=32, seed=0)
-    before = evaluation.perplexity(model, tokenizer, held_out, 32)
+    held_out = evaluation.heldout_blocks(corpus["validation"].select(range(5)), tokenizer, 32)
+    before = evaluation.heldout_ppl(model, held_out)
     run = trainer.train_causal_lm(model, blocks, learning_rate=5e-3, batch_size=16, epochs=2, log_every=5, seed=0)
-    after = evaluation.perplexity(model, tokenizer, held_out, 32)
+    after = evaluation.heldout_ppl(model, held_out)
     assert run.loss_curve[-1]["loss"] < run.loss_curve[0]["loss"] - 0.5
-    assert after < before * 0.5
+    assert all(after[d] < before[d] * 0.5 for d in before)
     assert run.tokens_seen == 2 * 320 * 32
 
 
@@ -58,15 +60,15 @@ def test_training_is_seeded(corpus, tokenizer):
 
 
 def _hand_perplexity(model, stream, block_size):
-    """Token by token, with the context the windows give: tokens since the window start."""
-    nll = 0.0
-    for j in range(1, len(stream)):
-        start = ((j - 1) // block_size) * block_size
-        context = torch.tensor([stream[start:j]])
-        with torch.no_grad():
-            logits = model(input_ids=context).logits[0, -1].double()
-        nll -= torch.log_softmax(logits, -1)[stream[j]].item()
-    return math.exp(nll / (len(stream) - 1))
+    """Token by token within each full block of the stream, the block's first token as context."""
+    nll, count = 0.0, 0
+    for start in range(0, len(stream) - block_size + 1, block_size):
+        for j in range(start + 1, start + block_size):
+            with torch.no_grad():
+                logits = model(input_ids=torch.tensor([stream[start:j]])).logits[0, -1].double()
+            nll -= torch.log_softmax(logits, -1)[stream[j]].item()
+            count += 1
+    return math.exp(nll / count)
 
 
 def test_perplexity_matches_hand_computation(tokenizer):
@@ -74,15 +76,26 @@ def test_perplexity_matches_hand_computation(tokenizer):
     texts = ["The quick brown fox jumps over the lazy dog.", "To be, or not to be, that is the question."]
     stream = evaluation.token_stream(texts, tokenizer)
     assert len(stream) > 16 + 1  # several windows
-    assert evaluation.perplexity(model, tokenizer, texts, block_size=8) == pytest.approx(_hand_perplexity(model, stream, 8), rel=1e-5)
+    ds = datasets.Dataset.from_dict({"domain": ["d", "d"], "text": texts})
+    ppl = evaluation.perplexity_by_domain(model, tokenizer, ds, block_size=8, batch_size=2)
+    assert ppl["d"] == pytest.approx(_hand_perplexity(model, stream, 8), rel=1e-5)
+
+
+def test_a_domain_shorter_than_one_block_is_one_shorter_block(tokenizer):
+    ds = datasets.Dataset.from_dict({"domain": ["long", "short"], "text": ["word " * 40, "tiny"]})
+    blocks = evaluation.heldout_blocks(ds, tokenizer, block_size=16)
+    assert {len(b) for b in blocks["long"]["input_ids"]} == {16}
+    stream = evaluation.token_stream(["tiny"], tokenizer)
+    assert blocks["short"]["input_ids"] == [stream]  # all of it, not an error
 
 
 def test_perplexity_of_uniform_model_is_vocabulary_size(tokenizer):
     model = models.build_gpt2(tokenizer, n_layer=1, n_embd=16, n_head=2, n_positions=16)
     with torch.no_grad():
         model.lm_head.weight.zero_()  # every logit 0: the uniform distribution
-    ppl = evaluation.perplexity(model, tokenizer, ["some held-out text, any text"], block_size=8)
-    assert ppl == pytest.approx(len(tokenizer), rel=1e-4)
+    ds = datasets.Dataset.from_dict({"domain": ["d"], "text": ["some held-out text, any text"]})
+    ppl = evaluation.perplexity_by_domain(model, tokenizer, ds, block_size=8)
+    assert ppl["d"] == pytest.approx(len(tokenizer), rel=1e-4)
 
 
 def test_load_causal_lm_from_folder_and_clear_error(tokenizer, tmp_path):

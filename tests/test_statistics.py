@@ -8,7 +8,7 @@ import pytest
 import torch
 from data_selection.hashed_ngram_dsir import get_ngram_counts
 
-from tokedit_utils.toolkit import models, stats
+from tokedit_utils.toolkit import models, scoring, stats
 from tokedit_utils.chapters import statistics as ss
 
 TEXTS = ["The cat sat on the mat, and the dog lay by the door.",
@@ -40,7 +40,7 @@ def test_document_perplexity_is_the_hand_computation_over_every_token(toy):
     docs = ["The cat sat on the mat, and the dog lay by the door. Call me Ishmael.", "x", "Some years ago"]
     n_tokens = [len(tokenizer(d, add_special_tokens=False)["input_ids"]) for d in docs]
     assert n_tokens[0] > 3 * 8  # longer than the context: several windows
-    nll, count = ss.document_nll(model, tokenizer, docs, context=8, batch_size=2)
+    nll, count = scoring.document_nll(model, tokenizer, docs, context=8, batch_size=2)
     assert count.tolist() == n_tokens  # every token predicted once, the first one included
     for i, doc in enumerate(docs):
         expected, n = hand_nll(model, tokenizer, doc, 8)

@@ -2,11 +2,9 @@
 human/synthetic mixtures, their training loss, their perplexity on held-out human text, and
 the spread over seeds.
 
-Held-out perplexity here is measured on non-overlapping ``block_size`` blocks cut from each
-domain's test text (documents joined by the end-of-text token), at most
-``max_tokens_per_domain`` tokens per domain. It is exp(mean token NLL) over all predicted
-tokens, the same pooled definition as :mod:`tokedit_utils.toolkit.evaluation`, except that the first
-token of each block is not predicted. The Trainer computes it after every epoch, so the
+Held-out perplexity is the book's one definition (:mod:`tokedit_utils.toolkit.evaluation`):
+blocks of ``block_size`` tokens cut from each domain's test text, at most
+``max_tokens_per_domain`` tokens per domain. The Trainer computes it after every epoch, so the
 per-epoch curve and the final table come from one measurement.
 """
 
@@ -20,7 +18,7 @@ import datasets
 import numpy as np
 import pandas as pd
 
-from ..toolkit import evaluation, models, stats, trainer
+from ..toolkit import models, stats, trainer
 from ..toedit import records
 
 #: Paper Table 1 (v1): GPT-2 124M, PPL averaged over the 22 Pile subdomains, at 0/25/50/75/100% synthetic.
@@ -35,23 +33,6 @@ PAPER_OLMO_ACC = [33.68, 33.59, 33.25, 32.83, 32.68]
 def load_mixture(path: str | Path) -> datasets.Dataset:
     """A chapter-1 mixture file (records ``{"text", "source"}``) as a Dataset."""
     return datasets.Dataset.from_list([record for _, record in records.iter_records(path)])
-
-
-def heldout_blocks(ds: datasets.Dataset, tokenizer, block_size: int, max_tokens_per_domain: int | None = None) -> dict[str, datasets.Dataset]:
-    """``{domain: Dataset of input_ids blocks}`` from the held-out split, the first
-    ``max_tokens_per_domain`` tokens of each domain's stream (all with None)."""
-    out = {}
-    domains, all_texts = ds["domain"], ds["text"]
-    for domain in sorted(set(domains)):
-        texts = [t for d, t in zip(domains, all_texts) if d == domain]
-        stream = evaluation.token_stream(texts, tokenizer)
-        if max_tokens_per_domain:
-            stream = stream[:max_tokens_per_domain]
-        n = len(stream) // block_size
-        if n == 0:
-            raise ValueError(f"domain {domain!r} has fewer than {block_size} held-out tokens")
-        out[domain] = datasets.Dataset.from_dict({"input_ids": [stream[i * block_size : (i + 1) * block_size] for i in range(n)]})
-    return out
 
 
 def train_student(
@@ -256,24 +237,6 @@ def power_report(runs: list[dict], ratios: Sequence[float], teacher_ppl: float, 
         "teacher_tasks": {t: {"acc": s["acc"], "chance": chance, "margin": s["acc"] - chance,
                               "usable": s["acc"] - chance >= min_margin} for t, s in teacher_tasks.items()},
     }
-
-
-def heldout_ppl(model, blocks: dict[str, datasets.Dataset], batch_size: int = 64) -> dict[str, float]:
-    """PPL per domain of any causal LM on :func:`heldout_blocks`, the definition the students'
-    per-epoch evaluation uses (mean token NLL over every predicted token of the blocks)."""
-    import torch
-
-    device = next(model.parameters()).device
-    out = {}
-    with torch.inference_mode():
-        for domain, ds in blocks.items():
-            ids = torch.tensor(ds["input_ids"], dtype=torch.long)
-            total = 0.0
-            for i in range(0, len(ids), batch_size):
-                x = ids[i : i + batch_size].to(device)
-                total += model(input_ids=x, labels=x).loss.item() * len(x)
-            out[domain] = math.exp(total / len(ids))
-    return out
 
 
 # --------------------------------------------------------------------------- downstream tasks

@@ -30,12 +30,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from data_selection import HashedNgramDSIR
 from data_selection.hashed_ngram_dsir import get_ngram_counts, wpt
 from scipy import stats as _st
 
-from ..toolkit import stats
+from ..toolkit import scoring, stats
 
 PERCENTILES = (1, 25, 50, 75, 99)
 NUM_BUCKETS = 10_000  # DSIR's default and the paper's Fig. 11
@@ -55,43 +54,10 @@ PAPER_WIKITEXT_SYNTHETIC, PAPER_WIKITEXT_HUMAN = 1605.73, 187.36
 # --------------------------------------------------------------------------- perplexity
 
 
-@torch.inference_mode()
-def document_nll(model, tokenizer, texts: Sequence[str], context: int,
-                 batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """Sum of token NLLs (nats) and number of predicted tokens, per document.
-
-    Each document is scored on its own after an end-of-text token (the boundary the models
-    saw in training), so every one of its tokens is predicted. A document longer than the
-    context is cut into windows of ``context + 1`` tokens that overlap by one, as in
-    :mod:`tokedit_utils.toolkit.evaluation`; windows of all documents are batched together.
-    """
-    device = next(model.parameters()).device
-    eos = tokenizer.eos_token_id
-    windows = []  # (document, token ids)
-    for doc, ids in enumerate(tokenizer(list(texts), add_special_tokens=False)["input_ids"]):
-        stream = [eos] + ids
-        windows += [(doc, stream[s:s + context + 1]) for s in range(0, len(stream) - 1, context)]
-    windows.sort(key=lambda w: -len(w[1]))  # similar lengths together: little padding
-    nll, count = np.zeros(len(texts)), np.zeros(len(texts), dtype=np.int64)
-    for b in range(0, len(windows), batch_size):
-        batch = windows[b:b + batch_size]
-        ids = torch.full((len(batch), len(batch[0][1])), eos, dtype=torch.long)
-        mask = torch.zeros_like(ids, dtype=torch.bool)
-        for row, (_, window) in enumerate(batch):
-            ids[row, :len(window)] = torch.tensor(window)
-            mask[row, :len(window)] = True
-        ids, mask = ids.to(device), mask.to(device)
-        logits = model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1]).logits.float()
-        losses = F.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none") * mask[:, 1:]
-        docs = [doc for doc, _ in batch]
-        np.add.at(nll, docs, losses.sum(1).cpu().numpy())
-        np.add.at(count, docs, mask[:, 1:].sum(1).cpu().numpy())
-    return nll, count
-
-
 def document_perplexities(model, tokenizer, texts: Sequence[str], context: int, batch_size: int = 64) -> np.ndarray:
-    """exp(mean token NLL) of each document (see :func:`document_nll`)."""
-    nll, count = document_nll(model, tokenizer, texts, context, batch_size)
+    """exp(mean token NLL) of each document, every token predicted once
+    (:func:`tokedit_utils.toolkit.scoring.document_nll`)."""
+    nll, count = scoring.document_nll(model, tokenizer, texts, context, batch_size)
     return np.exp(nll / np.maximum(count, 1))
 
 

@@ -1,10 +1,13 @@
-"""Perplexity of a causal LM on held-out text.
+"""Held-out perplexity, the one definition every chapter uses.
 
-PPL = exp(mean token NLL), the mean taken over *all* predicted tokens of a text collection
-(not a mean of per-document perplexities). Documents are joined with the end-of-text token
-into one stream and cut into windows of ``block_size + 1`` tokens that overlap by one, so
-every token after the first is predicted exactly once, with up to ``block_size`` tokens of
-left context.
+The held-out split of each domain is joined with the end-of-text token into one token stream,
+and the first ``max_tokens_per_domain`` tokens of it are cut into blocks of ``block_size``
+tokens (:func:`heldout_blocks`). PPL = exp(mean token NLL) over every token the blocks predict
+(each block's first token is context only), pooled over the blocks of a domain
+(:func:`heldout_ppl`). It is the definition the students' per-epoch evaluation uses in
+training, so a student's curve and its final numbers agree, and the teacher and any other
+model are measured on the very same blocks. The NLLs come from
+:func:`tokedit_utils.toolkit.scoring.blocks_nll`.
 """
 
 from __future__ import annotations
@@ -12,11 +15,13 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-import torch
-import torch.nn.functional as F
+import datasets
+
+from . import scoring
 
 
 def token_stream(texts: Sequence[str], tokenizer) -> list[int]:
+    """Documents joined into one stream, each after an end-of-text token."""
     stream: list[int] = []
     for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]:
         stream.append(tokenizer.eos_token_id)
@@ -24,38 +29,34 @@ def token_stream(texts: Sequence[str], tokenizer) -> list[int]:
     return stream
 
 
-@torch.inference_mode()
-def total_nll(model, stream: Sequence[int], block_size: int, batch_size: int = 32) -> tuple[float, int]:
-    """Sum of token NLLs (nats) and the number of predicted tokens over a token stream."""
-    device = next(model.parameters()).device
-    starts = list(range(0, max(len(stream) - 1, 0), block_size))
-    nll, count = 0.0, 0
-    for i in range(0, len(starts), batch_size):
-        windows = [stream[s : s + block_size + 1] for s in starts[i : i + batch_size]]
-        width = max(len(w) for w in windows)
-        ids = torch.full((len(windows), width), 0, dtype=torch.long)
-        mask = torch.zeros((len(windows), width), dtype=torch.bool)
-        for row, window in enumerate(windows):
-            ids[row, : len(window)] = torch.tensor(window)
-            mask[row, : len(window)] = True
-        ids, mask = ids.to(device), mask.to(device)
-        logits = model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1]).logits.float()
-        losses = F.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")
-        keep = mask[:, 1:]
-        nll += losses[keep].sum().item()
-        count += int(keep.sum().item())
-    return nll, count
-
-
-def perplexity(model, tokenizer, texts: Sequence[str], block_size: int, batch_size: int = 32) -> float:
-    nll, count = total_nll(model, token_stream(texts, tokenizer), block_size, batch_size)
-    return math.exp(nll / count) if count else math.nan
-
-
-def perplexity_by_domain(model, tokenizer, ds, block_size: int, batch_size: int = 32) -> dict[str, float]:
-    """PPL per domain of a dataset with ``domain`` and ``text`` columns, plus their mean."""
+def heldout_blocks(ds: datasets.Dataset, tokenizer, block_size: int,
+                   max_tokens_per_domain: int | None = None) -> dict[str, datasets.Dataset]:
+    """``{domain: Dataset of input_ids blocks}`` from a held-out split, the first
+    ``max_tokens_per_domain`` tokens of each domain's stream (all with None). A domain with
+    fewer tokens than one block is one shorter block."""
     out = {}
-    for domain in sorted(set(ds["domain"])):
-        texts = [t for d, t in zip(ds["domain"], ds["text"]) if d == domain]
-        out[domain] = perplexity(model, tokenizer, texts, block_size, batch_size)
+    domains, all_texts = ds["domain"], ds["text"]
+    for domain in sorted(set(domains)):
+        texts = [t for d, t in zip(domains, all_texts) if d == domain]
+        stream = token_stream(texts, tokenizer)
+        if max_tokens_per_domain:
+            stream = stream[:max_tokens_per_domain]
+        n = len(stream) // block_size
+        blocks = [stream[i * block_size:(i + 1) * block_size] for i in range(n)] or [stream]
+        out[domain] = datasets.Dataset.from_dict({"input_ids": blocks})
     return out
+
+
+def heldout_ppl(model, blocks: dict[str, datasets.Dataset], batch_size: int = 64) -> dict[str, float]:
+    """PPL per domain of any causal LM on :func:`heldout_blocks`."""
+    out = {}
+    for domain, ds in blocks.items():
+        nll, count = scoring.blocks_nll(model, ds["input_ids"], batch_size)
+        out[domain] = math.exp(nll / count) if count else math.nan
+    return out
+
+
+def perplexity_by_domain(model, tokenizer, ds: datasets.Dataset, block_size: int,
+                         batch_size: int = 32) -> dict[str, float]:
+    """PPL per domain of every held-out token of ``ds`` (no cap), as :func:`heldout_ppl`."""
+    return heldout_ppl(model, heldout_blocks(ds, tokenizer, block_size), batch_size)

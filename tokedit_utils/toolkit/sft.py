@@ -45,16 +45,15 @@ from typing import Sequence
 
 import datasets
 import torch
-import torch.nn.functional as F
 
-from . import data, tasks
+from . import data, scoring, tasks
 from ..toedit.records import write_records
 
 CHOICE_TASK = "tokedit_sft_choice"  # lm-eval task; template in tokedit_utils/toolkit/lm_eval_tasks/
 PROMPT_TEMPLATE = "### Instruction:\n{instruction}\n\n### Response:\n"
 KINDS = ("wordnet", "devils-dictionary", "python-docs", "shakespeare")
 GENERIC_KIND = "continuation"
-IGNORE_INDEX = -100
+IGNORE_INDEX = scoring.IGNORE_INDEX  # the prompt's label: not trained on, not scored
 
 _WORD = re.compile(r"\S+")
 _DEVIL_ENTRY = re.compile(r"^(?P<word>[A-Z][A-Z' -]*[A-Z]), (?P<pos>[a-z.]+(?: [a-z.]+)*)\s+(?P<text>\S.*)$", re.S)
@@ -204,20 +203,10 @@ class Collator:
         return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
-@torch.inference_mode()
 def response_nll(model, encoded: datasets.Dataset, pad_id: int, batch_size: int = 32) -> float:
     """Mean NLL (nats per token) of the response tokens (and their EOS) over a held-out set."""
-    device = next(model.parameters()).device
-    collate, total, count = Collator(pad_id), 0.0, 0
     model.eval()
-    for start in range(0, len(encoded), batch_size):
-        rows = encoded.select(range(start, min(start + batch_size, len(encoded))))
-        batch = {k: v.to(device) for k, v in collate(list(rows)).items()}
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
-        target = batch["labels"][:, 1:]
-        total += F.cross_entropy(logits[:, :-1].transpose(1, 2), target, ignore_index=IGNORE_INDEX,
-                                 reduction="sum").item()
-        count += int((target != IGNORE_INDEX).sum())
+    total, count = scoring.span_nll(model, encoded["input_ids"], encoded["labels"], batch_size, pad_id)
     return total / count if count else math.nan
 
 
