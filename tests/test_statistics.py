@@ -129,9 +129,9 @@ def test_repeat_blocks_cycles_the_subset_to_the_budget():
 
 
 def test_student_recipe_keeps_only_what_the_helper_takes():
-    from tokedit_utils.chapters import collapse
+    from tokedit_utils.toolkit import students
 
     record = {"n_layer": 2, "n_embd": 64, "n_head": 2, "block_size": 128, "epochs": 2, "learning_rate": 3e-3,
               "batch_size": 32, "warmup_ratio": 0.2, "parameters": 370_000, "tokens_seen": 401_408}
-    assert collapse.recipe(record) == {"n_layer": 2, "n_embd": 64, "n_head": 2, "block_size": 128, "epochs": 2,
+    assert students.recipe(record) == {"n_layer": 2, "n_embd": 64, "n_head": 2, "block_size": 128, "epochs": 2,
                                        "learning_rate": 3e-3, "batch_size": 32, "warmup_ratio": 0.2}

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tokedit_utils.toolkit import data, models, sft, stats
+from tokedit_utils.toolkit import data, mixtures, models, sft, stats
 from tokedit_utils.chapters import training
 
 TEXTS = [
@@ -95,9 +95,9 @@ def test_paired_blocks_and_cpt_mixture_keep_budgets_equal():
     a = datasets.Dataset.from_dict({"input_ids": [[i] * 4 for i in range(10)]})
     b = datasets.Dataset.from_dict({"input_ids": [[100 + i] * 4 for i in range(8)]})
     general = datasets.Dataset.from_dict({"input_ids": [[200 + i] * 4 for i in range(20)]})
-    a2, b2 = training.paired_blocks(a, b)
+    a2, b2 = mixtures.paired_blocks(a, b)
     assert len(a2) == len(b2) == 8 and a2[7]["input_ids"] == [7] * 4
-    mix_a, mix_b = training.cpt_mixture(a2, general), training.cpt_mixture(b2, general)
+    mix_a, mix_b = mixtures.cpt_mixture(a2, general), mixtures.cpt_mixture(b2, general)
     assert len(mix_a) == len(mix_b) == 16
     assert mix_a["input_ids"][8:] == mix_b["input_ids"][8:] == general["input_ids"][:8]
 

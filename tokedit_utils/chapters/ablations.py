@@ -1,7 +1,7 @@
 """The paper's ablations (§5.4, claim 9): which tokens to edit, how to draw, how many candidates.
 
 Every arm continues chapter 6's base model on its continual pre-training mixture (half domain,
-half general text, :func:`tokedit_utils.chapters.training.cpt_mixture`); only the domain half differs
+half general text, :func:`tokedit_utils.toolkit.mixtures.cpt_mixture`); only the domain half differs
 between arms. Each arm is one :class:`~tokedit_utils.toedit.EditConfig` (:func:`edit_config`),
 so what an arm changes is exactly what reaches the engine.
 

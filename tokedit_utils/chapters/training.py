@@ -6,7 +6,7 @@ editing. Each pair is repeated over several seeds, and each metric is compared t
 per-seed differences (edited − source) with :func:`tokedit_utils.toolkit.stats.paired_difference`.
 
 * **Pre-training from scratch** (Table 2): students on the human training text or its edited
-  version, trained with :func:`tokedit_utils.chapters.collapse.train_student`.
+  version, trained with :func:`tokedit_utils.toolkit.students.train_student`.
 * **Continual pre-training** (Table 3): a base pre-trained on the general domains continues on
   one held-out domain, mixed half and half with general text (:func:`cpt_mixture`); only the
   domain half is edited.
@@ -166,22 +166,6 @@ def reusable_sources(ch2: dict, seeds: Sequence[int], blocks: dict[str, datasets
     tokens = math.ceil(len(blocks["source"]) / st["batch_size"]) * st["epochs"] * st["batch_size"] * st["block_size"]
     return {r["seed"]: r["folder"] for r in ch2["runs"]
             if r["ratio"] == 0.0 and r["seed"] in seeds and r["tokens_seen"] == tokens and "folder" in r}
-
-
-def paired_blocks(*arms: datasets.Dataset) -> list[datasets.Dataset]:
-    """The arms cut to the same number of blocks (the shortest), so that they hold the same
-    number of tokens and the Trainer draws the same order of positions for each."""
-    n = min(len(a) for a in arms)
-    return [a.select(range(n)) for a in arms]
-
-
-def cpt_mixture(domain_blocks: datasets.Dataset, general_blocks: datasets.Dataset) -> datasets.Dataset:
-    """Half domain, half general blocks (as many of each as the shorter has), domain first.
-
-    The Trainer's shuffle interleaves them; paired arms pass the same general blocks.
-    """
-    n = min(len(domain_blocks), len(general_blocks))
-    return datasets.concatenate_datasets([domain_blocks.select(range(n)), general_blocks.select(range(n))])
 
 
 # ---------------------------------------------------------------------- training from a base

@@ -9,7 +9,12 @@ each part is cut at the token that fills its share.
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import Sequence
+
+import datasets
+
+from ..toedit import records
 
 
 def take_tokens(texts: Sequence[str], tokenizer, budget: int, seed: int) -> tuple[list[str], int]:
@@ -49,3 +54,24 @@ def build_mixture(human: Sequence[str], synthetic: Sequence[str], tokenizer, rat
         records += [{"text": t, "source": "human"} for t in texts]
     random.Random(seed + 2).shuffle(records)
     return records
+
+
+def load_mixture(path: str | Path) -> datasets.Dataset:
+    """A chapter-1 mixture file (records ``{"text", "source"}``) as a Dataset."""
+    return datasets.Dataset.from_list([record for _, record in records.iter_records(path)])
+
+
+def paired_blocks(*arms: datasets.Dataset) -> list[datasets.Dataset]:
+    """The arms cut to the same number of blocks (the shortest), so that they hold the same
+    number of tokens and the Trainer draws the same order of positions for each."""
+    n = min(len(a) for a in arms)
+    return [a.select(range(n)) for a in arms]
+
+
+def cpt_mixture(domain_blocks: datasets.Dataset, general_blocks: datasets.Dataset) -> datasets.Dataset:
+    """Half domain, half general blocks (as many of each as the shorter has), domain first.
+
+    The Trainer's shuffle interleaves them; paired arms pass the same general blocks.
+    """
+    n = min(len(domain_blocks), len(general_blocks))
+    return datasets.concatenate_datasets([domain_blocks.select(range(n)), general_blocks.select(range(n))])
