@@ -34,20 +34,6 @@ def _corpus() -> list[dict]:
             for _, record in records.iter_records(paths.CORPUS_DIR / f"{name}.jsonl.gz")]
 
 
-def _tokenizer(texts, vocab):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab, special_tokens=["<|endoftext|>"], show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(texts, trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
-                                   pad_token="<|endoftext|>")
-
-
 @pytest.fixture(scope="module")
 def one_thread():
     # tiny models: thread hand-off costs more than it saves, and on a shared 2-core
@@ -65,7 +51,9 @@ def corpus():
 
 @pytest.fixture(scope="session")
 def tok(corpus):
-    return _tokenizer([r["text"] for r in corpus[::25]], 512)
+    from tokedit_utils.toolkit.models import train_tokenizer
+
+    return train_tokenizer([r["text"] for r in corpus[::25]], 512, min_frequency=0)
 
 
 @pytest.fixture(scope="session")
