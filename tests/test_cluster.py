@@ -224,3 +224,27 @@ def test_task_device_follows_the_worker_slot(monkeypatch):
     assert cluster.task_device("cpu") == "cpu"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert cluster.task_device() is None
+
+
+def test_the_engine_modules_import_each_other_without_a_cycle():
+    """Every import inside tokedit_utils/toedit, lazy ones in functions included, points one
+    way (the command hands --executor to the cluster step; neither imports the other back)."""
+    import ast
+
+    folder = Path(cluster.__file__).parent
+    modules = {p.stem for p in folder.glob("*.py")} - {"__init__", "__main__"}
+    graph = {}
+    for name in modules:
+        graph[name] = set()
+        for node in ast.walk(ast.parse((folder / f"{name}.py").read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:  # "from .x import" / "from . import x"
+                targets = [node.module.split(".")[0]] if node.module else [a.name for a in node.names]
+                graph[name] |= {t if t in modules else "the package" for t in targets}
+    assert not [name for name, deps in graph.items() if "the package" in deps], graph  # it imports cli
+
+    def reaches(start, goal, seen=()):
+        return any(d == goal or (d not in seen and reaches(d, goal, (*seen, d))) for d in graph[start])
+
+    cycles = sorted(name for name in graph if reaches(name, name))
+    assert cycles == [], {name: graph[name] for name in cycles}
+    assert "cluster" in graph["cli"] and "cli" not in graph["cluster"]

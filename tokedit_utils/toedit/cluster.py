@@ -21,7 +21,6 @@ document by its id, else by the hash of its text).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -41,10 +40,10 @@ from datatrove.pipeline.writers.disk_base import DiskWriter
 
 from .records import CorpusFormatError, dumps, require_text
 from .config import EditConfig
+from .options import EXTENSIONS, build_cluster_parser as build_parser, config_from_args
 
 RECORD = "toedit_record"  # Document.metadata key holding the input record, carried to the writer
 LOCAL_RANK = "TOKEDIT_LOCAL_RANK"  # set per task by the local executor: its worker slot
-EXTENSIONS = {"jsonl": ".jsonl", "jsonl.gz": ".jsonl.gz", "parquet": ".parquet"}
 
 
 # --------------------------------------------------------------------------- the step
@@ -105,7 +104,7 @@ class ToEditStep(PipelineStep):
         import torch
 
         from .cpu import tune_cpu_allocator
-        from . import ToEditor
+        from .editor import ToEditor
 
         if self.threads:
             torch.set_num_threads(self.threads)
@@ -316,51 +315,13 @@ def slurm_script(executor: SlurmPipelineExecutor) -> str:
 # --------------------------------------------------------------------------- command line
 
 
-def add_cluster_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    group = parser.add_argument_group(
-        "scaled out (datatrove)", "With --executor, --input and --output are folders of shards.")
-    group.add_argument("--executor", choices=("local", "slurm", "ray"), required=True)
-    group.add_argument("--tasks", type=int, default=1, help="tasks: the input files are dealt to them (default 1)")
-    group.add_argument("--workers", type=int, default=-1,
-                       help="tasks running at once (local default: all; slurm: the array's %% limit)")
-    group.add_argument("--logging-dir", help="logs, stats, completion markers (default OUTPUT/logs)")
-    group.add_argument("--input-format", choices=tuple(EXTENSIONS), help="default: the input files' extension")
-    group.add_argument("--output-format", choices=tuple(EXTENSIONS), help="default: the input format")
-    group.add_argument("--threads", type=int,
-                       help="torch CPU threads per task (local default: the cores divided among the workers)")
-    group.add_argument("--dry-run", action="store_true", help="slurm: print the sbatch script, submit nothing")
-    group.add_argument("--partition", help="slurm partition")
-    group.add_argument("--time", help="slurm time limit per task, e.g. 04:00:00")
-    group.add_argument("--gpus-per-task", type=int, default=1, help="slurm/ray (default 1)")
-    group.add_argument("--cpus-per-task", type=int, default=8, help="slurm/ray (default 8)")
-    group.add_argument("--mem-per-cpu-gb", type=int, default=4, help="slurm/ray (default 4)")
-    group.add_argument("--qos", default="normal", help="slurm quality of service")
-    group.add_argument("--job-name", default="toedit", help="slurm job name")
-    group.add_argument("--env-command", help="slurm: shell line that activates the environment")
-    group.add_argument("--venv", help="slurm: a virtualenv to activate (its bin/activate)")
-    group.add_argument("--sbatch", action="append", metavar="KEY=VALUE", help="extra sbatch option (repeatable)")
-    return parser
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The single-process command's parser (its editing flags come from EditConfig) plus
-    the executor options."""
-    from . import cli
-
-    parser = cli.build_parser()
-    parser.prog = "python -m tokedit_utils.toedit --executor {local,slurm,ray}"
-    return add_cluster_arguments(parser)
-
-
 def step_from_args(args) -> ToEditStep:
     """The editing step of parsed arguments (ValueError for an option out of range)."""
-    from . import cli
-
     return ToEditStep(
         args.model, text_field=args.text_field, id_field=args.id_field, prompt_field=args.prompt_field,
         condition_on_prompt=args.condition_on_prompt, seed=args.seed, generation=args.generation,
         stats_field=args.stats_field, device=args.device, dtype=args.dtype, threads=args.threads,
-        config=cli.config_from_args(args))
+        config=config_from_args(args))
 
 
 def guard_rerun(logging_dir: str, output_dir: str, fingerprint: dict, restart: bool) -> None:
@@ -443,7 +404,7 @@ def run(args) -> dict | str:
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m tokedit_utils.toedit --executor ...`` arrives here (and ``python -m
     tokedit_utils.toedit.cluster ...``)."""
-    from . import PriorLoadError
+    from .editor import PriorLoadError
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
