@@ -364,6 +364,10 @@ def summarize(logging_dir: str) -> dict:
     return summary
 
 
+class IncompleteRun(RuntimeError):
+    """Some tasks of a run failed; the completed ones are kept."""
+
+
 def run(args) -> dict | str:
     """The scaled-out command's work: the run's summary, or the sbatch script of a dry run."""
     if args.stats_only:
@@ -377,6 +381,9 @@ def run(args) -> dict | str:
     if args.threads is None and args.executor == "local" and args.device in (None, "cpu"):
         workers = args.workers if args.workers > 0 else args.tasks
         args.threads = max(1, (os.cpu_count() or 1) // max(min(workers, args.tasks), 1))
+    if args.executor != "local" and args.gpus_per_task == 0:  # a CPU job: it may not see a GPU it
+        args.device = args.device or "cpu"                   # was not given, nor more cores
+        args.threads = args.threads or args.cpus_per_task
     step = step_from_args(args)
     pipeline = build_pipeline(step, args.input, args.output, args.input_format, args.output_format)
     logging_dir = args.logging_dir or os.path.join(args.output, "logs")
@@ -388,8 +395,12 @@ def run(args) -> dict | str:
     guard_rerun(logging_dir, args.output, fingerprint, args.restart)
     tokens_before, t0 = summarize(logging_dir)["tokens"], time.perf_counter()  # tasks skipped below
     executor.run()
-    if args.executor != "local":
-        return {"submitted": args.executor, "logging_dir": logging_dir}
+    if args.executor == "slurm":  # submitted; the job array runs on
+        return {"submitted": "slurm", "job_id": executor.job_id, "logging_dir": logging_dir}
+    missing = executor.get_incomplete_ranks(range(args.tasks), skip_completed=True)  # Ray goes on past a failure
+    if missing:
+        raise IncompleteRun(f"tasks {missing} did not complete (their logs: {logging_dir}/logs); "
+                            f"run the same command again to redo them")
     summary = summarize(logging_dir)
     summary["elapsed_s"] = elapsed = time.perf_counter() - t0
     summary["tokens_per_second"] = (summary["tokens"] - tokens_before) / elapsed  # this run's tasks only
@@ -417,6 +428,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, CorpusFormatError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except IncompleteRun as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     print(result if isinstance(result, str) else json.dumps(result, indent=1))
     return 0
 
