@@ -9,8 +9,9 @@ runs datatrove's reader -> :class:`ToEditStep` -> writer over a folder of ``.jso
 logs, per-task statistics and completion markers go to ``OUT_DIR/logs`` (``--logging-dir``).
 A rerun skips the tasks that completed and redoes the others from scratch (a task's shard
 is rewritten whole). ``--executor slurm`` submits the same pipeline as a Slurm job array
-(one task per GPU; ``--dry-run`` prints the sbatch script instead), ``--executor ray``
-runs it on a Ray cluster (needs the ``ray`` package, which datatrove does not install).
+(``--gpus-per-task`` GPUs per task, 0 for a CPU job; ``--dry-run`` prints the sbatch script
+instead), ``--executor ray`` runs it on the Ray cluster of ``RAY_ADDRESS`` (else on a local
+runtime) and waits for it. README.md beside this file shows both as they ran.
 
 Records pass through whole: each output record is the input record with only the edited
 field replaced, written with the same serializer as the single-process command, so the
@@ -393,6 +394,11 @@ def run(args) -> dict | str:
     fingerprint = {"input": str(args.input), "tasks": args.tasks, "input_format": args.input_format,
                    "output_format": args.output_format, "step": step.fingerprint()}
     guard_rerun(logging_dir, args.output, fingerprint, args.restart)
+    if args.executor == "ray":
+        import ray
+
+        if not ray.is_initialized():  # the cluster of RAY_ADDRESS, else a local runtime for this run
+            ray.init(include_dashboard=False)
     tokens_before, t0 = summarize(logging_dir)["tokens"], time.perf_counter()  # tasks skipped below
     executor.run()
     if args.executor == "slurm":  # submitted; the job array runs on
