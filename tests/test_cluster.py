@@ -209,9 +209,8 @@ def ray_runtime():
     workers inherit this process's environment (PYTHONPATH), so they import this checkout."""
     import ray
 
-    # no metrics agent: on a loaded 2-core machine the raylet timed out waiting for it
     ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False,
-             object_store_memory=80 * 2**20, _system_config={"enable_metrics_collection": False})
+             object_store_memory=80 * 2**20)
     try:
         yield ray
     finally:
