@@ -193,7 +193,7 @@ def test_slurm_executor_from_the_command_line(prior_dir, texts, tmp_path, capsys
     assert not (tmp_path / "out" / "logs" / "executor.pik").exists()  # nothing submitted
 
 
-def test_ray_executor_is_built_without_ray(prior_dir, texts, tmp_path):
+def test_ray_executor_is_built_from_the_command_line(prior_dir, texts, tmp_path):
     _write_shards(tmp_path / "in", _records(texts), 2)
     args = cluster.build_parser().parse_args([
         "--executor", "ray", "--model", str(prior_dir), "--input", str(tmp_path / "in"), "--output",
@@ -267,7 +267,8 @@ def test_task_device_follows_the_worker_slot(monkeypatch):
 
 def test_the_engine_modules_import_each_other_without_a_cycle():
     """Every import inside tokedit_utils/toedit, lazy ones in functions included, points one
-    way (the command hands --executor to the cluster step; neither imports the other back)."""
+    way (the command hands --executor over to the cluster module, which imports neither the
+    command nor the package back)."""
     import ast
 
     folder = Path(cluster.__file__).parent

@@ -94,7 +94,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-
 def add_cluster_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     group = parser.add_argument_group(
         "scaled out (datatrove)", "With --executor, --input and --output are folders of shards.")
@@ -106,11 +105,12 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
     group.add_argument("--input-format", choices=tuple(EXTENSIONS), help="default: the input files' extension")
     group.add_argument("--output-format", choices=tuple(EXTENSIONS), help="default: the input format")
     group.add_argument("--threads", type=int,
-                       help="torch CPU threads per task (local default: the cores divided among the workers)")
+                       help="torch CPU threads per task (local default: the cores divided among the workers; "
+                       "slurm/ray with --gpus-per-task 0: --cpus-per-task)")
     group.add_argument("--dry-run", action="store_true", help="slurm: print the sbatch script, submit nothing")
     group.add_argument("--partition", help="slurm partition")
     group.add_argument("--time", help="slurm time limit per task, e.g. 04:00:00")
-    group.add_argument("--gpus-per-task", type=int, default=1, help="slurm/ray (default 1)")
+    group.add_argument("--gpus-per-task", type=int, default=1, help="slurm/ray (default 1; 0: a CPU job)")
     group.add_argument("--cpus-per-task", type=int, default=8, help="slurm/ray (default 8)")
     group.add_argument("--mem-per-cpu-gb", type=int, default=4, help="slurm/ray (default 4)")
     group.add_argument("--qos", default="normal", help="slurm quality of service")
@@ -119,7 +119,6 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
     group.add_argument("--venv", help="slurm: a virtualenv to activate (its bin/activate)")
     group.add_argument("--sbatch", action="append", metavar="KEY=VALUE", help="extra sbatch option (repeatable)")
     return parser
-
 
 
 def build_cluster_parser() -> argparse.ArgumentParser:
