@@ -13,7 +13,7 @@ export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: book test env chain refresh-references clean lab bench
+.PHONY: book test test-slurm env chain refresh-references clean lab bench
 
 env: $(STAMP)
 
@@ -33,6 +33,10 @@ chain: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# The editing pipeline on a one-node Slurm cluster started for the test (root; not in make test).
+test-slurm: $(STAMP)
+	PY=$(PY) bash tests/slurm_check.sh
 
 # Re-execute the notebooks in the smoke profile and store the outputs nbval compares.
 refresh-references: $(STAMP)

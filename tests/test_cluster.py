@@ -61,8 +61,8 @@ def _plain(prior_dir, shards, out_dir: Path, extra=()) -> list[str]:
     return _lines(out_dir)
 
 
-def _scaled(prior_dir, in_dir: Path, out_dir: Path, *options) -> int:
-    return cluster.main(["--executor", "local", "--model", str(prior_dir), "--input", str(in_dir),
+def _scaled(prior_dir, in_dir: Path, out_dir: Path, *options, executor="local") -> int:
+    return cluster.main(["--executor", executor, "--model", str(prior_dir), "--input", str(in_dir),
                          "--output", str(out_dir), *EDIT, *options])
 
 
@@ -193,7 +193,7 @@ def test_slurm_executor_from_the_command_line(prior_dir, texts, tmp_path, capsys
     assert not (tmp_path / "out" / "logs" / "executor.pik").exists()  # nothing submitted
 
 
-def test_ray_executor_is_built_without_ray(prior_dir, texts, tmp_path):
+def test_ray_executor_is_built_from_the_command_line(prior_dir, texts, tmp_path):
     _write_shards(tmp_path / "in", _records(texts), 2)
     args = cluster.build_parser().parse_args([
         "--executor", "ray", "--model", str(prior_dir), "--input", str(tmp_path / "in"), "--output",
@@ -201,6 +201,45 @@ def test_ray_executor_is_built_without_ray(prior_dir, texts, tmp_path):
     executor = cluster.build_executor(args, cluster.build_pipeline(cluster.step_from_args(args), args.input,
                                                                    args.output), str(tmp_path / "logs"))
     assert executor.world_size == 4 and executor.gpus_per_task == 1
+
+
+@pytest.fixture
+def ray_runtime():
+    """A local Ray runtime: two CPU workers, no GPU, shut down however the test ends. Its
+    workers inherit this process's environment (PYTHONPATH), so they import this checkout."""
+    import ray
+
+    ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False,
+             object_store_memory=80 * 2**20)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+@pytest.mark.filterwarnings("ignore:placement_group:DeprecationWarning")  # datatrove's call into Ray
+def test_ray_executor_runs_on_a_local_runtime(ray_runtime, prior_dir, texts, tmp_path):
+    records = _records(texts)
+    reference = _plain(prior_dir, _write_shards(tmp_path / "in", records, 3), tmp_path / "plain")
+    out = tmp_path / "out"
+    ray_tasks = ["--tasks", "3", "--workers", "2", "--cpus-per-task", "1", "--mem-per-cpu-gb", "1",
+                 "--gpus-per-task", "0"]
+    assert _scaled(prior_dir, tmp_path / "in", out, *ray_tasks, executor="ray") == 0
+    assert ray_runtime.cluster_resources()["CPU"] == 2  # it ran on the fixture's runtime
+    assert _lines(out) == reference  # byte for byte the plain command's records
+    summary = json.loads((out / "toedit.stats.json").read_text())
+    assert summary["documents"] == len(records)
+
+    # a rerun redoes only what is not complete: task 1 lost its marker and its shard
+    written = {p.name: p.stat().st_mtime_ns for p in out.glob("*.jsonl")}
+    (out / "logs" / "completions" / "00001").unlink()
+    (out / "00001.jsonl").unlink()
+    assert _scaled(prior_dir, tmp_path / "in", out, *ray_tasks, executor="ray") == 0
+    again = {p.name: p.stat().st_mtime_ns for p in out.glob("*.jsonl")}
+    assert {k: again[k] for k in ("00000.jsonl", "00002.jsonl")} == {k: written[k] for k in ("00000.jsonl",
+                                                                                            "00002.jsonl")}
+    assert "00001.jsonl" in again and _lines(out) == reference
+    assert _scaled(prior_dir, tmp_path / "in", out, *ray_tasks, "--seed", "8", executor="ray") == 2
 
 
 def test_step_edits_any_datatrove_documents_by_id(prior_dir, texts):
@@ -224,3 +263,28 @@ def test_task_device_follows_the_worker_slot(monkeypatch):
     assert cluster.task_device("cpu") == "cpu"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert cluster.task_device() is None
+
+
+def test_the_engine_modules_import_each_other_without_a_cycle():
+    """Every import inside tokedit_utils/toedit, lazy ones in functions included, points one
+    way (the command hands --executor over to the cluster module, which imports neither the
+    command nor the package back)."""
+    import ast
+
+    folder = Path(cluster.__file__).parent
+    modules = {p.stem for p in folder.glob("*.py")} - {"__init__", "__main__"}
+    graph = {}
+    for name in modules:
+        graph[name] = set()
+        for node in ast.walk(ast.parse((folder / f"{name}.py").read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:  # "from .x import" / "from . import x"
+                targets = [node.module.split(".")[0]] if node.module else [a.name for a in node.names]
+                graph[name] |= {t if t in modules else "the package" for t in targets}
+    assert not [name for name, deps in graph.items() if "the package" in deps], graph  # it imports cli
+
+    def reaches(start, goal, seen=()):
+        return any(d == goal or (d not in seen and reaches(d, goal, (*seen, d))) for d in graph[start])
+
+    cycles = sorted(name for name in graph if reaches(name, name))
+    assert cycles == [], {name: graph[name] for name in cycles}
+    assert "cluster" in graph["cli"] and "cli" not in graph["cluster"]

@@ -1,13 +1,12 @@
 """The command: ``python -m tokedit_utils.toedit --model M --input IN --output OUT``.
 
-The editing options are the fields of :class:`EditConfig`; the flags below add the
-files, the random stream and the run's bookkeeping.
+Its flags are built in ``options`` (shared with the scaled-out command in ``cluster``);
+here is the run: check the paths, edit chunk by chunk with resumable sidecars, write the
+output and its statistics.
 """
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -19,90 +18,9 @@ from .records import write_json
 from .records import CorpusFormatError, atomic_write, check_input_file, detect_format
 from . import files
 from .config import EditConfig
+from .options import build_parser, config_from_args
 from .editor import PriorLoadError, ToEditor
 from .results import EditStats
-
-HELP_EPILOG = """\
-Files: .jsonl, .jsonl.gz and .parquet, chosen by name. Every other field of a record is
-copied; from parquet input every other column keeps its Arrow type, and a parquet output
-has the input's schema (parquet to JSON Lines writes dates in ISO 8601, decimals as
-digits, bytes as base64). The output must not exist (--overwrite replaces it) and must
-not be the input. The output is written atomically: edited chunks go to
-OUTPUT.partial.jsonl (or the folder OUTPUT.partial/ for parquet input) and
-OUTPUT.progress.json records how many input records are done, with the running
-statistics. If a run is interrupted, run the same command again: it resumes after the
-last finished chunk (a chunk is --chunk-docs records) and gives the same output as an
-uninterrupted run. On success the final file is written, renamed into place and the
-sidecars are removed. A sidecar from different arguments is an error (--restart discards it).
-
-Statistics (tokens, flagged, changed, dropped, Table-6 and fine histograms) go to
---stats, default OUTPUT with its extension replaced by .stats.json. --stats-only writes
-only the statistics.
-
-With --executor (local, slurm, ray) the same edit runs as a datatrove pipeline
-(tokedit_utils.toedit.cluster; its --help lists its options).
-
-Exit codes: 0 success, 2 bad input or arguments, 3 prior cannot be loaded (or its
-tokenizer is missing or does not fit the model), 130 interrupted (Ctrl-C; resumable).
-"""
-
-_TYPES = {"int": int, "float": float, "str": str}
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def _with_default(help: str, default) -> str:
-    return help if default is None or isinstance(default, bool) else f"{help} (default: {default})"
-
-
-def add_config_options(parser: argparse.ArgumentParser) -> None:
-    """One flag per :class:`EditConfig` field, its help and default taken from the field."""
-    group = parser.add_argument_group("editing options")
-    for f in dataclasses.fields(EditConfig):
-        help = _with_default(f.metadata["help"], f.default)
-        kind = str(f.type).replace(" | None", "")
-        if kind == "bool":
-            group.add_argument(_flag(f.name), action="store_true", help=help)
-        else:
-            group.add_argument(_flag(f.name), type=_TYPES[kind], default=f.default, help=help,
-                               choices=f.metadata.get("choices"), metavar=f.name.upper() if
-                               not f.metadata.get("choices") else None)
-
-
-def config_from_args(args: argparse.Namespace) -> EditConfig:
-    """The :class:`EditConfig` of parsed arguments (ValueError for a value out of range)."""
-    return EditConfig(**{name: getattr(args, name) for name in EditConfig.field_names()})
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m tokedit_utils.toedit", description="ToEdit: token-level editing "
-                                "of a text corpus with a prior causal LM (one forward pass, seeded, exact).",
-                                epilog=HELP_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True, help="prior: a local save_pretrained folder or a hub id")
-    p.add_argument("--input", required=True, help="input records (.jsonl, .jsonl.gz, .parquet)")
-    p.add_argument("--output", help="output records (same formats); required unless --stats-only")
-    p.add_argument("--stats", help="statistics JSON (default: beside the output)")
-    p.add_argument("--stats-only", action="store_true", help="only compute and write the statistics")
-    p.add_argument("--text-field", default="text", help="field to edit (the response, for instruction data)"
-                   " (default: text)")
-    p.add_argument("--id-field", default="id", help="field naming a document's random stream (hash of the "
-                   "text if absent) (default: id)")
-    p.add_argument("--prompt-field", help="instruction data: the prompt field, copied unchanged")
-    p.add_argument("--condition-on-prompt", action="store_true",
-                   help="score the response after the prompt (default: the response alone, as the official script)")
-    p.add_argument("--seed", type=int, default=0, help="seed of every document's random stream (default: 0)")
-    p.add_argument("--generation", type=int, default=1,
-                   help="generation number, part of the random stream (default: 1)")
-    p.add_argument("--device", help="cuda, mps or cpu (default: the first available)")
-    p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), help="default: bf16 on CUDA, fp32 on CPU")
-    p.add_argument("--stats-field", help="also store per-record statistics under this field")
-    p.add_argument("--restart", action="store_true", help="discard an interrupted run's sidecars")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_config_options(p)
-    return p
 
 
 def stats_path_for(output) -> Path:

@@ -9,8 +9,9 @@ runs datatrove's reader -> :class:`ToEditStep` -> writer over a folder of ``.jso
 logs, per-task statistics and completion markers go to ``OUT_DIR/logs`` (``--logging-dir``).
 A rerun skips the tasks that completed and redoes the others from scratch (a task's shard
 is rewritten whole). ``--executor slurm`` submits the same pipeline as a Slurm job array
-(one task per GPU; ``--dry-run`` prints the sbatch script instead), ``--executor ray``
-runs it on a Ray cluster (needs the ``ray`` package, which datatrove does not install).
+(``--gpus-per-task`` GPUs per task, 0 for a CPU job; ``--dry-run`` prints the sbatch script
+instead), ``--executor ray`` runs it on the Ray cluster of ``RAY_ADDRESS`` (else on a local
+runtime) and waits for it. README.md beside this file shows both as they ran.
 
 Records pass through whole: each output record is the input record with only the edited
 field replaced, written with the same serializer as the single-process command, so the
@@ -21,7 +22,6 @@ document by its id, else by the hash of its text).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -41,10 +41,10 @@ from datatrove.pipeline.writers.disk_base import DiskWriter
 
 from .records import CorpusFormatError, dumps, require_text
 from .config import EditConfig
+from .options import EXTENSIONS, build_cluster_parser as build_parser, config_from_args
 
 RECORD = "toedit_record"  # Document.metadata key holding the input record, carried to the writer
 LOCAL_RANK = "TOKEDIT_LOCAL_RANK"  # set per task by the local executor: its worker slot
-EXTENSIONS = {"jsonl": ".jsonl", "jsonl.gz": ".jsonl.gz", "parquet": ".parquet"}
 
 
 # --------------------------------------------------------------------------- the step
@@ -105,7 +105,7 @@ class ToEditStep(PipelineStep):
         import torch
 
         from .cpu import tune_cpu_allocator
-        from . import ToEditor
+        from .editor import ToEditor
 
         if self.threads:
             torch.set_num_threads(self.threads)
@@ -316,51 +316,13 @@ def slurm_script(executor: SlurmPipelineExecutor) -> str:
 # --------------------------------------------------------------------------- command line
 
 
-def add_cluster_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    group = parser.add_argument_group(
-        "scaled out (datatrove)", "With --executor, --input and --output are folders of shards.")
-    group.add_argument("--executor", choices=("local", "slurm", "ray"), required=True)
-    group.add_argument("--tasks", type=int, default=1, help="tasks: the input files are dealt to them (default 1)")
-    group.add_argument("--workers", type=int, default=-1,
-                       help="tasks running at once (local default: all; slurm: the array's %% limit)")
-    group.add_argument("--logging-dir", help="logs, stats, completion markers (default OUTPUT/logs)")
-    group.add_argument("--input-format", choices=tuple(EXTENSIONS), help="default: the input files' extension")
-    group.add_argument("--output-format", choices=tuple(EXTENSIONS), help="default: the input format")
-    group.add_argument("--threads", type=int,
-                       help="torch CPU threads per task (local default: the cores divided among the workers)")
-    group.add_argument("--dry-run", action="store_true", help="slurm: print the sbatch script, submit nothing")
-    group.add_argument("--partition", help="slurm partition")
-    group.add_argument("--time", help="slurm time limit per task, e.g. 04:00:00")
-    group.add_argument("--gpus-per-task", type=int, default=1, help="slurm/ray (default 1)")
-    group.add_argument("--cpus-per-task", type=int, default=8, help="slurm/ray (default 8)")
-    group.add_argument("--mem-per-cpu-gb", type=int, default=4, help="slurm/ray (default 4)")
-    group.add_argument("--qos", default="normal", help="slurm quality of service")
-    group.add_argument("--job-name", default="toedit", help="slurm job name")
-    group.add_argument("--env-command", help="slurm: shell line that activates the environment")
-    group.add_argument("--venv", help="slurm: a virtualenv to activate (its bin/activate)")
-    group.add_argument("--sbatch", action="append", metavar="KEY=VALUE", help="extra sbatch option (repeatable)")
-    return parser
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The single-process command's parser (its editing flags come from EditConfig) plus
-    the executor options."""
-    from . import cli
-
-    parser = cli.build_parser()
-    parser.prog = "python -m tokedit_utils.toedit --executor {local,slurm,ray}"
-    return add_cluster_arguments(parser)
-
-
 def step_from_args(args) -> ToEditStep:
     """The editing step of parsed arguments (ValueError for an option out of range)."""
-    from . import cli
-
     return ToEditStep(
         args.model, text_field=args.text_field, id_field=args.id_field, prompt_field=args.prompt_field,
         condition_on_prompt=args.condition_on_prompt, seed=args.seed, generation=args.generation,
         stats_field=args.stats_field, device=args.device, dtype=args.dtype, threads=args.threads,
-        config=cli.config_from_args(args))
+        config=config_from_args(args))
 
 
 def guard_rerun(logging_dir: str, output_dir: str, fingerprint: dict, restart: bool) -> None:
@@ -403,6 +365,10 @@ def summarize(logging_dir: str) -> dict:
     return summary
 
 
+class IncompleteRun(RuntimeError):
+    """Some tasks of a run failed; the completed ones are kept."""
+
+
 def run(args) -> dict | str:
     """The scaled-out command's work: the run's summary, or the sbatch script of a dry run."""
     if args.stats_only:
@@ -416,6 +382,9 @@ def run(args) -> dict | str:
     if args.threads is None and args.executor == "local" and args.device in (None, "cpu"):
         workers = args.workers if args.workers > 0 else args.tasks
         args.threads = max(1, (os.cpu_count() or 1) // max(min(workers, args.tasks), 1))
+    if args.executor != "local" and args.gpus_per_task == 0:  # a CPU job: it may not see a GPU it
+        args.device = args.device or "cpu"                   # was not given, nor more cores
+        args.threads = args.threads or args.cpus_per_task
     step = step_from_args(args)
     pipeline = build_pipeline(step, args.input, args.output, args.input_format, args.output_format)
     logging_dir = args.logging_dir or os.path.join(args.output, "logs")
@@ -425,10 +394,19 @@ def run(args) -> dict | str:
     fingerprint = {"input": str(args.input), "tasks": args.tasks, "input_format": args.input_format,
                    "output_format": args.output_format, "step": step.fingerprint()}
     guard_rerun(logging_dir, args.output, fingerprint, args.restart)
+    if args.executor == "ray":
+        import ray
+
+        if not ray.is_initialized():  # the cluster of RAY_ADDRESS, else a local runtime for this run
+            ray.init(include_dashboard=False)
     tokens_before, t0 = summarize(logging_dir)["tokens"], time.perf_counter()  # tasks skipped below
     executor.run()
-    if args.executor != "local":
-        return {"submitted": args.executor, "logging_dir": logging_dir}
+    if args.executor == "slurm":  # submitted; the job array runs on
+        return {"submitted": "slurm", "job_id": executor.job_id, "logging_dir": logging_dir}
+    missing = executor.get_incomplete_ranks(range(args.tasks), skip_completed=True)  # Ray goes on past a failure
+    if missing:
+        raise IncompleteRun(f"tasks {missing} did not complete (their logs: {logging_dir}/logs); "
+                            f"run the same command again to redo them")
     summary = summarize(logging_dir)
     summary["elapsed_s"] = elapsed = time.perf_counter() - t0
     summary["tokens_per_second"] = (summary["tokens"] - tokens_before) / elapsed  # this run's tasks only
@@ -443,7 +421,7 @@ def run(args) -> dict | str:
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m tokedit_utils.toedit --executor ...`` arrives here (and ``python -m
     tokedit_utils.toedit.cluster ...``)."""
-    from . import PriorLoadError
+    from .editor import PriorLoadError
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -456,6 +434,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, CorpusFormatError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except IncompleteRun as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     print(result if isinstance(result, str) else json.dumps(result, indent=1))
     return 0
 
