@@ -174,3 +174,35 @@ def test_a_lock_left_by_a_killed_run_does_not_block(prior_dir, texts, tmp_path):
     (tmp_path / "edited.jsonl.lock").write_text("process 999999 on elsewhere\n")  # no OS lock held
     assert _run(prior_dir, src, out) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["edited.jsonl", "edited.stats.json", "in.jsonl"]
+
+
+# ------------------------------------------------------------------ memory for any document
+
+
+def test_a_long_document_is_edited_a_segment_at_a_time(gpt2, tok, texts):
+    from tokedit_utils.toedit import ToEditor
+    from tokedit_utils.toedit.editor import segments
+
+    long = "\n\n".join(texts)
+    spans = segments(long, 600)
+    assert spans[0][0] == 0 and spans[-1][1] == len(long) and len(spans) > 10
+    assert all(b - a <= 600 and a == b_prev for (a, b), (_, b_prev) in zip(spans[1:], spans))
+    assert all(long[a] == " " and not long[a + 1].isspace() for a, _ in spans[1:])  # cut before a word
+
+    editor = ToEditor(gpt2, tok, threshold=0.01, batch_size=4)
+    editor.segment_chars = 600
+    held, edit_docs = [], editor._edit_docs
+    editor._edit_docs = lambda docs, probs: (held.append(sum(len(d.ids) for d in docs)), edit_docs(docs, probs))[1]
+    [result] = editor.edit_texts([long], seed=1, return_probs=True)
+    whole = len(tok(long)["input_ids"])
+    # never the whole document at once: a segment (at most one token per character) and its left context
+    assert len(held) == len(spans) and max(held) <= 600 + editor.context - 1 < whole
+    assert result.tokens == len(result.probs) == whole  # a cut before a word changes no token
+    assert result.scored == whole - 1 and 0 < result.changed < result.flagged
+    assert sorted(result.flagged_positions) == sorted(set(result.flagged_positions))
+    assert result.flagged == len(result.flagged_positions) == int((result.probs >= 0.01).sum())
+
+    editor.batch_size = 1  # the same edit whatever the batch
+    assert editor.edit_texts([long], seed=1)[0].text == result.text
+    editor.threshold = 2.0  # nothing flagged: the text comes back byte for byte
+    assert editor.edit_texts([long], seed=1)[0].text == long
