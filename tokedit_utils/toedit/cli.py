@@ -44,8 +44,13 @@ only the statistics.
 With --executor (local, slurm, ray) the same edit runs as a datatrove pipeline
 (tokedit_utils.toedit.cluster; its --help lists its options).
 
-Exit codes: 0 success, 2 bad input or arguments, 3 prior cannot be loaded (or its
-tokenizer is missing or does not fit the model), 130 interrupted (Ctrl-C; resumable).
+A .jsonl.gz output's gzip header holds no time and no name, so identical runs give
+identical bytes.
+
+Exit codes: 0 success, 2 bad input or arguments (also: an input that cannot be read, an
+output folder that cannot be written, an output another run is writing; all found before
+the prior loads), 3 prior cannot be loaded (or its tokenizer is missing or does not fit
+the model), 130 interrupted (Ctrl-C; resumable).
 """
 
 _TYPES = {"int": int, "float": float, "str": str}
