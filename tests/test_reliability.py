@@ -181,7 +181,7 @@ def test_a_lock_left_by_a_killed_run_does_not_block(prior_dir, texts, tmp_path):
 
 def test_a_long_document_is_edited_a_segment_at_a_time(gpt2, tok, texts):
     from tokedit_utils.toedit import ToEditor
-    from tokedit_utils.toedit.editor import segments
+    from tokedit_utils.toedit.scoring import segments
 
     long = "\n\n".join(texts)
     spans = segments(long, 600)

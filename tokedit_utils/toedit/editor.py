@@ -13,7 +13,7 @@ from .prior import load_causal_lm
 from . import rebuild, samplers
 from .config import EditConfig
 from .results import EditResult, EditStats, IterationResult
-from .scoring import Document, KeptLogits, Layout, forward_batches, token_probabilities
+from .scoring import Document, KeptLogits, Layout, forward_batches, segments, token_probabilities
 
 
 class PriorLoadError(RuntimeError):
@@ -365,22 +365,6 @@ class ToEditor:
             if text is not None:
                 result.text = text
         return results
-
-
-def segments(text: str, size: int) -> list[tuple[int, int]]:
-    """``(start, end)`` spans of at most ``size`` characters covering ``text``, each cut
-    before a space that follows and precedes other characters (so no word is split and a
-    byte-level BPE tokenizes both sides as it would the whole), else at ``size``."""
-    spans, lo = [], 0
-    while len(text) - lo > size:
-        cut = text.rfind(" ", lo + size // 2, lo + size)
-        while cut > lo + size // 2 and (text[cut - 1].isspace() or text[cut + 1].isspace()):
-            cut = text.rfind(" ", lo + size // 2, cut)
-        cut = cut if cut > lo + size // 2 else lo + size
-        spans.append((lo, cut))
-        lo = cut
-    spans.append((lo, len(text)))
-    return spans
 
 
 def join_results(parts: list[EditResult], key: str) -> EditResult:
