@@ -118,7 +118,7 @@ def require_text(record: dict, field: str, path, line_no: int, unit: str = "line
     if not isinstance(value, str):
         raise CorpusFormatError(
             f"{path}, {unit} {line_no}: field {field!r} is {type(value).__name__}, not a string")
-    try:  # JSON can spell a lone UTF-16 surrogate ("\\ud800"); it is not text, and tokenizers refuse it
+    try:  # JSON can spell a lone UTF-16 surrogate (\ud800); it is not text, and tokenizers refuse it
         value.encode("utf-8")
     except UnicodeEncodeError as err:
         raise CorpusFormatError(
