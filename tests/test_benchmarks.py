@@ -50,6 +50,13 @@ def test_bench_toedit_scale_checks():
     assert re.search(r"datatrove/plain = [0-9.]+", out), out
 
 
+def test_bench_long_document_compares_one_document_with_many():
+    out = run("bench_long_document.py", "--mb", "0.02", "--docs", "4")
+    assert re.search(r"^ one:    1 document\(s\), .* peak RSS [0-9,]+ MiB", out, re.M), out
+    assert re.search(r"^many:    4 document\(s\), .* [1-9][0-9.]*% flagged", out, re.M), out
+    assert re.search(r"peak RSS one/many = [0-9.]+; target <= 1.5", out), out
+
+
 def test_bench_allocator_compares_both_arms():
     out = run("bench_allocator.py", "--layers", "1", "--width", "32", "--heads", "2", "--context", "64",
               "--batch", "8", "--steps", "1", "--repeats", "1", "--rounds", "1")

@@ -49,6 +49,11 @@ Exact rules
   scored exactly once with at least ``C - stride`` tokens of left context; the last
   window ends at the document's end (more context for a short last span). Nothing is
   truncated. Logits are computed only at scored positions (``logits_to_keep`` mask).
+  A document longer than ``ToEditor.segment_chars`` (131,072 characters) is edited a
+  segment at a time, so memory holds one segment, not the document: segments are cut
+  before a space between two words (else at the limit), each is tokenized alone and
+  scored after the last ``C - 1`` tokens before it, and segment j > 0 draws from the
+  stream of the key ``key + "\0segment j"``.
 * **Seeding.** Each document gets its own ``torch.Generator`` seeded with
   ``sha256("toedit", seed, generation, key)`` where key is its id (or the sha256 of its
   text when no id is given). It draws one uniform per token position, on the CPU, so a

@@ -64,6 +64,7 @@ def check_paths(args) -> tuple[Path, Path | None, Path]:
             raise ValueError(f"{path} is the input file; write the output to another file")
         if path.is_dir():
             raise ValueError(f"{path}: is a directory; give a file name")
+        files.check_writable(path)
     if not args.stats_only:
         detect_format(output)
         if output.exists() and not args.overwrite:
@@ -81,6 +82,13 @@ def run(args, config: EditConfig | None = None) -> dict:
     """The command's work (also callable from Python with a parsed namespace)."""
     config = config or config_from_args(args)
     input_path, output, stats_path = check_paths(args)
+    with files.writer_lock(stats_path if args.stats_only else output):
+        if not args.stats_only and output.exists() and not args.overwrite:  # finished while we checked
+            raise FileExistsError(f"{output} exists; pass --overwrite to replace it")
+        return _run_locked(args, config, input_path, output, stats_path)
+
+
+def _run_locked(args, config: EditConfig, input_path: Path, output: Path | None, stats_path: Path) -> dict:
     source = files.open_source(input_path, files.Fields(args.text_field, args.id_field, args.prompt_field))
     survey = source.survey()  # the whole input, before loading anything or writing anything
     if survey.records == 0:
@@ -177,7 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PriorLoadError as err:
         print(f"error: {err}", file=sys.stderr)
         return 3
-    except (FileNotFoundError, FileExistsError, CorpusFormatError, ValueError) as err:
+    except (FileNotFoundError, FileExistsError, PermissionError, NotADirectoryError, CorpusFormatError,
+            ValueError, files.OutputBusyError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

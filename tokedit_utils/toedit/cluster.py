@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+import fsspec.compression
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.executor import LocalPipelineExecutor, RayPipelineExecutor, SlurmPipelineExecutor
 from datatrove.io import get_datafolder
@@ -39,7 +40,7 @@ from datatrove.pipeline.readers.base import BaseDiskReader
 from datatrove.pipeline.writers import ParquetWriter
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
-from .records import CorpusFormatError, dumps, require_text
+from .records import CorpusFormatError, dumps, gzip_file, require_text
 from .config import EditConfig
 from .options import EXTENSIONS, build_cluster_parser as build_parser, config_from_args
 
@@ -214,6 +215,10 @@ class _RecordWriting:
         return record
 
 
+GZIP_NO_TIME = "gzip-no-time"
+fsspec.compression.register_compression(GZIP_NO_TIME, lambda f, mode="wb", **_: gzip_file(f, mode), [], force=True)
+
+
 class RecordJsonlWriter(_RecordWriting, DiskWriter):
     """One JSON Lines shard per task, each line serialized as the single-process command
     serializes it (so the bytes are the same)."""
@@ -225,6 +230,8 @@ class RecordJsonlWriter(_RecordWriting, DiskWriter):
                  text_field: str = "text"):
         super().__init__(output_folder, output_filename, compression=compression, mode="wb")
         self.text_field = text_field
+        if compression == "gzip":  # fsspec's gzip stamps the time into the header; ours does not
+            self.output_mg = self.output_folder.get_output_file_manager(mode="wb", compression=GZIP_NO_TIME)
 
     def _write(self, document: dict, file_handler, _filename: str):
         file_handler.write((dumps(document) + "\n").encode("utf-8"))

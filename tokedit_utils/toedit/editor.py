@@ -13,7 +13,7 @@ from .prior import load_causal_lm
 from . import rebuild, samplers
 from .config import EditConfig
 from .results import EditResult, EditStats, IterationResult
-from .scoring import Document, KeptLogits, Layout, forward_batches, token_probabilities
+from .scoring import Document, KeptLogits, Layout, forward_batches, segments, token_probabilities
 
 
 class PriorLoadError(RuntimeError):
@@ -82,6 +82,8 @@ class ToEditor:
     >>> results = editor.edit_texts(["Some text ..."], seed=0)                   # doctest: +SKIP
     >>> results[0].text, results[0].flagged                                       # doctest: +SKIP
     """
+
+    segment_chars = 1 << 17  # a longer document is edited a segment at a time (memory; see _edit_long)
 
     def __init__(self, model, tokenizer, config: EditConfig | None = None, **options):
         if not getattr(tokenizer, "is_fast", False):
@@ -251,15 +253,42 @@ class ToEditor:
             from tqdm import tqdm
             bar = tqdm(total=len(texts), unit="doc")
         for lo in range(0, len(texts), self.chunk_docs):
-            hi = lo + self.chunk_docs
-            docs = self.prepare(texts[lo:hi], keys[lo:hi], prompts[lo:hi] if prompts else None,
-                                seed=seed, generation=generation)
-            results.extend(self._edit_docs(docs, return_probs))
+            hi = min(lo + self.chunk_docs, len(texts))
+            short = [i for i in range(lo, hi) if len(texts[i]) <= self.segment_chars]
+            docs = self.prepare([texts[i] for i in short], [keys[i] for i in short],
+                                [prompts[i] for i in short] if prompts else None, seed=seed, generation=generation)
+            edited = dict(zip(short, self._edit_docs(docs, return_probs))) if docs else {}
+            for i in range(lo, hi):  # a long document: a segment at a time
+                results.append(edited[i] if i in edited else self._edit_long(
+                    texts[i], keys[i], prompts[i] if prompts else None, seed, generation, return_probs))
             if bar is not None:
-                bar.update(len(docs))
+                bar.update(hi - lo)
         if bar is not None:
             bar.close()
         return results
+
+    def _edit_long(self, text, key, prompt, seed, generation, return_probs) -> EditResult:
+        """A document longer than ``segment_chars``, edited one segment at a time, so that
+        memory holds one segment's tokens and windows, never the whole document's. Each
+        segment is scored after the last ``context - 1`` tokens before it (the prompt's,
+        for the first) and draws from its own random stream; untouched text is still
+        copied byte for byte."""
+        parts, before = [], None
+        for j, (a, b) in enumerate(segments(text, self.segment_chars)):
+            part_key = key if j == 0 else f"{key}\0segment {j}"
+            if before is None:
+                doc = self.prepare([text[a:b]], [part_key], None if prompt is None else [prompt],
+                                   seed=seed, generation=generation)[0]
+            else:  # the same document goes on: no special tokens added at the cut
+                enc = self._encode([text[a:b]], add_special_tokens=False)[0]
+                ids = np.concatenate([before, np.array(enc.ids, dtype=np.int64)])
+                editable = ~self._is_special[ids]
+                editable[:len(before)] = False
+                doc = Document(ids, editable, len(before), enc, np.array(enc.special_tokens_mask, dtype=bool),
+                               text[a:b], part_key, document_seed(seed, generation, part_key))
+            before = doc.ids[max(len(doc.ids) - (self.context - 1), 0):]
+            parts.append(self._edit_docs([doc], return_probs)[0])
+        return join_results(parts, key)
 
     @torch.inference_mode()
     def _edit_docs(self, docs: list[Document], return_probs: bool) -> list[EditResult]:
@@ -336,6 +365,22 @@ class ToEditor:
             if text is not None:
                 result.text = text
         return results
+
+
+def join_results(parts: list[EditResult], key: str) -> EditResult:
+    """One document's result from its segments' results, in order."""
+    if len(parts) == 1:
+        return parts[0]
+    counts = {name: sum(getattr(p, name) for p in parts) for name in ("tokens", "scored", "flagged", "changed",
+                                                                     "dropped", "interval_counts", "fine_counts")}
+    joined = EditResult(text="".join(p.text for p in parts), key=key, **counts)
+    if parts[0].probs is not None:  # positions count field tokens from the document's start
+        shift = np.cumsum([0] + [len(p.probs) for p in parts[:-1]])
+        joined.probs = np.concatenate([p.probs for p in parts])
+        joined.flagged_positions = np.concatenate([p.flagged_positions + s for p, s in zip(parts, shift)])
+        joined.drawn_ids = np.concatenate([p.drawn_ids for p in parts])
+        joined.dropped_positions = np.concatenate([p.dropped_positions + s for p, s in zip(parts, shift)])
+    return joined
 
 
 def _option_property(name: str) -> property:

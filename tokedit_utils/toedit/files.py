@@ -8,7 +8,10 @@ decimals, binary, nested types, NaN), and a parquet output has the input's schem
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -288,3 +291,60 @@ class ParquetPartial:
 
 def partial_for(source, output: Path, stats_field: str | None):
     return ParquetPartial(output, stats_field) if isinstance(source, ParquetSource) else JsonlPartial(output)
+
+
+class OutputBusyError(RuntimeError):
+    """Another process is writing the same output."""
+
+
+def check_writable(path: Path) -> None:
+    """A PermissionError naming the folder when ``path`` cannot be created: its folder, or
+    the nearest existing folder above it (which would hold the new ones), must be writable."""
+    folder = path.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise NotADirectoryError(f"{folder}: is a file, so {path} cannot be written")
+    ids = {"effective_ids": True} if os.access in os.supports_effective_ids else {}
+    if not os.access(folder, os.W_OK | os.X_OK, **ids):
+        raise PermissionError(f"{folder}: permission denied: {path.name} cannot be written there")
+
+
+@contextlib.contextmanager
+def writer_lock(target: Path):
+    """One writer per output: an exclusive OS lock (``flock``) on ``TARGET.lock``, held for
+    the whole run. The OS drops it when the process dies, so a killed run never blocks the
+    next one; a second run on the same output stops at once (OutputBusyError, naming the
+    process that holds it). Folders made for the lock are removed again if left empty."""
+    import fcntl
+
+    path = target.with_name(target.name + ".lock")
+    made = [p for p in reversed(path.parents) if not p.exists()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 256, 0).decode("utf-8", "replace").strip() or "another process"
+                os.close(fd)
+                raise OutputBusyError(f"{target} is being written by {holder}; wait for it to finish or stop "
+                                      f"it (a stopped run resumes when the same command runs again)") from None
+            try:  # the holder we waited on may have removed the file: lock the one on disk
+                if os.path.samestat(os.fstat(fd), os.stat(path)):
+                    break
+            except FileNotFoundError:
+                pass
+            os.close(fd)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"process {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+            yield
+        finally:
+            path.unlink(missing_ok=True)
+            os.close(fd)
+    finally:
+        for folder in reversed(made):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only if empty: a failed run leaves no folder behind

@@ -16,7 +16,9 @@ Files: .jsonl, .jsonl.gz and .parquet, chosen by name. Every other field of a re
 copied; from parquet input every other column keeps its Arrow type, and a parquet output
 has the input's schema (parquet to JSON Lines writes dates in ISO 8601, decimals as
 digits, bytes as base64). The output must not exist (--overwrite replaces it) and must
-not be the input. The output is written atomically: edited chunks go to
+not be the input. One run writes an output at a time: it holds an OS lock on OUTPUT.lock,
+and a second run on the same output stops at once (exit 2) naming the process holding
+it. The output is written atomically: edited chunks go to
 OUTPUT.partial.jsonl (or the folder OUTPUT.partial/ for parquet input) and
 OUTPUT.progress.json records how many input records are done, with the running
 statistics. If a run is interrupted, run the same command again: it resumes after the
@@ -31,8 +33,13 @@ only the statistics.
 With --executor (local, slurm, ray) the same edit runs as a datatrove pipeline
 (tokedit_utils.toedit.cluster; its --help lists its options).
 
-Exit codes: 0 success, 2 bad input or arguments, 3 prior cannot be loaded (or its
-tokenizer is missing or does not fit the model), 130 interrupted (Ctrl-C; resumable).
+A .jsonl.gz output's gzip header holds no time and no name, so identical runs give
+identical bytes.
+
+Exit codes: 0 success, 2 bad input or arguments (also: an input that cannot be read, an
+output folder that cannot be written, an output another run is writing; all found before
+the prior loads), 3 prior cannot be loaded (or its tokenizer is missing or does not fit
+the model), 130 interrupted (Ctrl-C; resumable).
 """
 
 _TYPES = {"int": int, "float": float, "str": str}

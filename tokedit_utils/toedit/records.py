@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import io
 import json
 import os
 import tempfile
@@ -41,6 +42,10 @@ def check_input_file(path) -> Path:
         raise CorpusFormatError(f"{path}: is a directory, not a file")
     if not path.is_file():
         raise FileNotFoundError(f"input file not found: {path}")
+    try:
+        open(path, "rb").close()
+    except PermissionError:
+        raise PermissionError(f"{path}: permission denied: the input cannot be read") from None
     return path
 
 
@@ -113,7 +118,19 @@ def require_text(record: dict, field: str, path, line_no: int, unit: str = "line
     if not isinstance(value, str):
         raise CorpusFormatError(
             f"{path}, {unit} {line_no}: field {field!r} is {type(value).__name__}, not a string")
+    try:  # JSON can spell a lone UTF-16 surrogate (\ud800); it is not text, and tokenizers refuse it
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise CorpusFormatError(
+            f"{path}, {unit} {line_no}: field {field!r} holds a lone surrogate "
+            f"(\\u{ord(value[err.start]):04x} at character {err.start + 1}), which is not text") from None
     return value
+
+
+def gzip_file(fileobj, mode: str = "wb") -> gzip.GzipFile:
+    """A gzip stream over ``fileobj`` whose header holds no time and no file name (as
+    ``gzip -n``), so the same content always gives the same bytes."""
+    return gzip.GzipFile(filename="", fileobj=fileobj, mode=mode, mtime=0)
 
 
 def _umask() -> int:
@@ -138,8 +155,8 @@ def atomic_write(path, mode: str = "w"):
             os.close(fd)
             yield tmp
         elif mode == "gz":
-            os.close(fd)
-            with gzip.open(tmp, "wt", encoding="utf-8") as handle:
+            with os.fdopen(fd, "wb") as raw, gzip_file(raw) as packed, \
+                    io.TextIOWrapper(packed, encoding="utf-8") as handle:
                 yield handle
         else:
             with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:

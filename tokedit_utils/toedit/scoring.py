@@ -1,4 +1,5 @@
-"""Scoring: documents laid out flat, windows over long ones, forward batches, P(x_i)."""
+"""Scoring: documents laid out flat, windows over long ones, segments of very long ones,
+forward batches, P(x_i)."""
 
 from __future__ import annotations
 
@@ -55,6 +56,22 @@ def windows(n: int, context: int, stride: int) -> list[tuple[int, int, int]]:
         out.append((end - context, end, done))
         done = end
     return out
+
+
+def segments(text: str, size: int) -> list[tuple[int, int]]:
+    """``(start, end)`` spans of at most ``size`` characters covering ``text``, each cut
+    before a space that follows and precedes other characters (so no word is split and a
+    byte-level BPE tokenizes both sides as it would the whole), else at ``size``."""
+    spans, lo = [], 0
+    while len(text) - lo > size:
+        cut = text.rfind(" ", lo + size // 2, lo + size)
+        while cut > lo + size // 2 and (text[cut - 1].isspace() or text[cut + 1].isspace()):
+            cut = text.rfind(" ", lo + size // 2, cut)
+        cut = cut if cut > lo + size // 2 else lo + size
+        spans.append((lo, cut))
+        lo = cut
+    spans.append((lo, len(text)))
+    return spans
 
 
 def forward_batches(docs: list[Document], layout: Layout, *, context: int, stride: int, batch_size: int,
