@@ -19,7 +19,10 @@ def main(argv=None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="STEM.NAME=VALUE",
                         help="override one parameter (repeatable), e.g. --set 01_corpora.corpus=books.jsonl")
     parser.add_argument("--until", help="stop after this notebook stem, e.g. 01_corpora")
+    parser.add_argument("--only", action="append", default=[], metavar="STEM",
+                        help="run this notebook (repeatable) and only the earlier stages it reads that changed")
     parser.add_argument("--force", action="store_true", help="re-execute even unchanged stages")
+    parser.add_argument("--dry-run", action="store_true", help="print what would re-run, and why, and run nothing")
     parser.add_argument("--no-build", action="store_true", help="run the chain but do not build the book")
     parser.add_argument("--check-profiles", action="store_true", help="only check every profile file against the notebooks")
     args = parser.parse_args(argv)
@@ -30,8 +33,11 @@ def main(argv=None) -> int:
             return 1 if problems else 0
         start = time.perf_counter()
         name = load_profile(args.profile)[0]
-        run_chain(args.profile, until=args.until, force=args.force, sets=parse_sets(args.set))
-        if not args.no_build and args.until is None:
+        run_chain(args.profile, until=args.until, force=args.force, sets=parse_sets(args.set),
+                  only=args.only or None, dry_run=args.dry_run)
+        if args.dry_run:
+            return 0
+        if not args.no_build and args.until is None and not args.only:
             build_book(name)
         print(f"[{name}] total {time.perf_counter() - start:.0f} s")
     except ChainError as exc:
