@@ -50,10 +50,10 @@ from __future__ import annotations
 # The runner's API, by job (the tests and the command use these names).
 from ..toolkit.profiles import ChainError, load_profile, profile_overrides  # noqa: F401
 from .cache import NOT_KEYED, STAMP, inferred_upstream, artifacts_hash, imported_modules, key_parts, read_stamp, stage_inputs, _local_paths  # noqa: F401
-from .execute import execute_stage, kernel_env, named_temporary_folder, run_chain  # noqa: F401
+from .execute import adopt_stage, execute_stage, kernel_env, partial_dir, named_temporary_folder, run_chain  # noqa: F401
 from .html import build_book, html_dir, mathjax_dir, show_parameters_once, toc_files, _literal  # noqa: F401
 from .pages import page_problems  # noqa: F401
 from .params import (  # noqa: F401
-    NOTEBOOKS_DIR, PROFILES_DIR, chain, check_overrides, matches_declared, merge_overrides, parameter_types,
+    NOTEBOOKS_DIR, PROFILES_DIR, chain, check_overrides, in_declared_range, matches_declared, merge_overrides, parameter_types,
     parameters_cell, parse_sets, resolve_parameters, undeclared_none_parameters,
 )

@@ -55,7 +55,7 @@ def execute_stage(nb_path: Path, profile: str, params: dict, log=print) -> Path:
     import papermill as pm
 
     final = paths.stage_dir(profile, nb_path.stem)
-    tmp = final.with_name(f".{final.name}.partial")
+    tmp = partial_dir(profile, nb_path.stem)
     failed = final.with_name(f"{final.name}.failed.ipynb")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -219,6 +219,49 @@ def run_chain(
         log(f"{prefix} done in {seconds:.0f} s")
         artifacts[nb_path.stem] = stamp["artifacts"]
     return [paths.stage_dir(name, nb.stem) / nb.name for nb in notebooks]
+
+
+def partial_dir(profile: str, stem: str) -> Path:
+    """The temporary folder a stage is executed into before it is renamed into place."""
+    final = paths.stage_dir(profile, stem)
+    return final.with_name(f".{final.name}.partial")
+
+
+def adopt_stage(nb_path: Path, profile: str, executed, params: dict, seconds: float,
+                notebooks_dir: Path = NOTEBOOKS_DIR) -> str:
+    """Stamp a stage that another executor ran into ``partial_dir`` (nbval runs the smoke chain
+    in the tests) and rename it into place, exactly as ``run_chain`` would have.
+
+    ``executed`` is the executed notebook; ``params`` the parameters it was injected with. Adopted
+    only when those are the profile's resolved parameters, its cells are the source's, every
+    stage it reads is stamped, and it wrote a results.json naming no temporary folder; else the
+    partial folder is removed and nothing replaces the finished stage. Returns what was done.
+    """
+    tmp, final = partial_dir(profile, nb_path.stem), paths.stage_dir(profile, nb_path.stem)
+    name, overrides = load_profile(profile)
+    notebooks = chain(notebooks_dir)
+    inputs = stage_inputs(nb_path, notebooks)
+    stamps = {s: read_stamp(paths.stage_dir(name, s)) for s in inputs["upstream"]}
+    source = nbformat.read(nb_path, as_version=4)
+    cells = [c for c in executed.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+    problem = None
+    if params != resolve_parameters(nb_path, name, overrides):
+        problem = "its parameters are not the profile's"
+    elif [(c.cell_type, c.source) for c in cells] != [(c.cell_type, c.source) for c in source.cells]:
+        problem = "its cells are not the source notebook's"
+    elif not all(stamps.values()):
+        problem = f"an earlier stage it reads is not stamped ({', '.join(s for s, v in stamps.items() if not v)})"
+    elif not (tmp / "results.json").exists() or named_temporary_folder(tmp):
+        problem = "it wrote no results.json, or one naming its temporary folder"
+    if problem:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return f"not adopted: {problem}"
+    parts = key_parts(nb_path, params, inputs, {s: v["artifacts"] for s, v in stamps.items()})
+    nbformat.write(executed, tmp / nb_path.name)
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    write_stamp(final, _digest(parts), parts, inputs, params, seconds)
+    return "adopted"
 
 
 def write_stamp(stage: Path, key: str, parts: dict, inputs: dict, params: dict, seconds: float) -> dict:
