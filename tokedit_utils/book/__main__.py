@@ -9,6 +9,7 @@ import time
 from . import __doc__ as RULES
 from .execute import run_chain
 from .html import build_book
+from .progress import summary
 from .params import PROFILES_DIR, ChainError, chain, check_overrides, load_profile, parse_sets, profile_overrides
 
 
@@ -33,12 +34,15 @@ def main(argv=None) -> int:
             return 1 if problems else 0
         start = time.perf_counter()
         name = load_profile(args.profile)[0]
-        run_chain(args.profile, until=args.until, force=args.force, sets=parse_sets(args.set),
-                  only=args.only or None, dry_run=args.dry_run)
+        rows: list[dict] = []
+        executed = run_chain(args.profile, until=args.until, force=args.force, sets=parse_sets(args.set),
+                             only=args.only or None, dry_run=args.dry_run, report=rows)
         if args.dry_run:
             return 0
+        html = None
         if not args.no_build and args.until is None and not args.only:
-            build_book(name)
+            html = build_book(name)
+        print(summary(name, rows, [p.parent for p in executed], html))
         print(f"[{name}] total {time.perf_counter() - start:.0f} s")
     except ChainError as exc:
         print(f"error: {exc}", file=sys.stderr)

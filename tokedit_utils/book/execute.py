@@ -13,6 +13,7 @@ import nbformat
 from ..toolkit import paths
 from ..toolkit.profiles import PROFILES_DIR, ChainError, load_profile
 from .cache import STAMP, _digest, artifacts_hash, key_parts, read_stamp, stage_inputs
+from .progress import ProgressWatcher
 from .params import NOTEBOOKS_DIR, chain, check_overrides, merge_overrides, resolve_parameters
 
 #: Set for every notebook the runner executes: a stray hub call fails at once, offline.
@@ -63,18 +64,28 @@ def execute_stage(nb_path: Path, profile: str, params: dict, log=print) -> Path:
     os.environ.update({k: os.environ.get(k, v) for k, v in OFFLINE_ENV.items()})
     os.environ.update(kernel_env(tmp))
     n_cells = len(nbformat.read(nb_path, as_version=4).cells) + 1  # papermill adds the injected cell
+    prefix = f"[{profile}] {nb_path.stem}:"
+    watcher = ProgressWatcher(os.environ["TOKEDIT_PROGRESS"], prefix, log)
+    cell_log = _cell_logger(log, prefix, n_cells)
+
+    def logged(index, cell):
+        watcher.poll()  # what the cell reported comes before the line of the finished cell
+        watcher.clear()
+        cell_log(index, cell)
+
     try:
-        pm.execute_notebook(
-            str(nb_path),
-            str(tmp / nb_path.name),
-            parameters=params,
-            cwd=str(nb_path.parent),
-            kernel_name="python3",
-            progress_bar=False,
-            log_output=False,
-            engine_name=_engine(),
-            cell_log=_cell_logger(log, f"[{profile}] {nb_path.stem}:", n_cells),
-        )
+        with watcher:
+            pm.execute_notebook(
+                str(nb_path),
+                str(tmp / nb_path.name),
+                parameters=params,
+                cwd=str(nb_path.parent),
+                kernel_name="python3",
+                progress_bar=False,
+                log_output=False,
+                engine_name=_engine(),
+                cell_log=logged,
+            )
     except pm.PapermillExecutionError as exc:
         shutil.move(tmp / nb_path.name, failed)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -112,7 +123,8 @@ def kernel_env(stage_tmp: Path) -> dict[str, str]:
     of another clone would otherwise win), this runner's runs folder, and where to write."""
     path = [str(paths.PROJECT_ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     return {"PYTHONPATH": os.pathsep.join(dict.fromkeys(path)), "TOKEDIT_RUNS": str(paths.runs_root()),
-            "TOKEDIT_STAGE_DIR": str(stage_tmp), "TOKENIZERS_PARALLELISM": "false"}
+            "TOKEDIT_STAGE_DIR": str(stage_tmp), "TOKENIZERS_PARALLELISM": "false",
+            "TOKEDIT_PROGRESS": str(stage_tmp.with_name(stage_tmp.name + ".progress.jsonl"))}
 
 
 def named_temporary_folder(stage: Path) -> list[str]:
@@ -163,13 +175,16 @@ def run_chain(
     package_root: Path | None = None,
     only: list[str] | None = None,
     dry_run: bool = False,
+    report: list[dict] | None = None,
 ) -> list[Path]:
     """Execute the chain up to ``until`` (a stem), skipping stages whose key is unchanged.
 
     ``profile`` is a profile name or a YAML file; ``sets`` are ``--set`` overrides on top.
     ``only`` runs those stems and the earlier stages they read (cached ones are skipped);
-    ``dry_run`` says what would run, and why, without running anything.
+    ``dry_run`` says what would run, and why, without running anything. ``report``, a list,
+    gets one row per stage: ``{"stem", "status": "ran" | "skipped", "seconds", "last"}``.
     """
+    report = [] if report is None else report
     notebooks = chain(notebooks_dir)
     stems = [nb.stem for nb in notebooks]
     for stem in ([until] if until else []) + list(only or []):
@@ -202,9 +217,11 @@ def run_chain(
         why = _why(stamp, parts, stage, nb_path, force)
         if stale and not force and stamp:
             why = f"{', '.join(stale)} would re-run"
+        last_seconds = (stamp or {}).get("seconds")
         if why is None:
             log(f"{prefix} unchanged, skipped")
             artifacts[nb_path.stem] = stamp["artifacts"]
+            report.append({"stem": nb_path.stem, "status": "skipped", "seconds": 0.0, "last": last_seconds})
             continue
         if dry_run:
             log(f"{prefix} would run ({why})")
@@ -218,6 +235,7 @@ def run_chain(
         stamp = write_stamp(stage, key, parts, inputs[nb_path.stem], params, seconds)
         log(f"{prefix} done in {seconds:.0f} s")
         artifacts[nb_path.stem] = stamp["artifacts"]
+        report.append({"stem": nb_path.stem, "status": "ran", "seconds": seconds, "last": last_seconds})
     return [paths.stage_dir(name, nb.stem) / nb.name for nb in notebooks]
 
 
