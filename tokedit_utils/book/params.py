@@ -57,28 +57,30 @@ def parameter_types(nb_path: Path) -> dict[str, str]:
 
 _TYPES = {"str": str, "int": int, "float": (int, float), "bool": bool, "list": (list, tuple), "dict": dict}
 #: A member of a declared type: a name, its items' type, and a range: ``int > 0``,
-#: ``float in [0, 1]``, ``list[int >= 0] non-empty``, ``"dose_matched"``.
+#: ``float in [0, 1]``, ``int in [0, inf)``, ``list[int in [0, inf)] non-empty``,
+#: ``"dose_matched"``. No ``>=``: papermill reads a second ``=`` on a line as a second
+#: assignment and then ignores the parameter.
 _MEMBER = re.compile(r"^(?P<name>\w+)(?:\[(?P<inner>.*)\])?\s*(?P<range>.*)$")
-_BOUND = re.compile(r"^(>=|<=|>|<)\s*(-?[\d._e+-]+)$")
-_INTERVAL = re.compile(r"^in\s*([\[(])\s*(-?[\d._e+-]+)\s*,\s*(-?[\d._e+-]+)\s*([\])])$")
+_NUMBER = r"-?(?:inf|[\d._e+-]+)"
+_BOUND = re.compile(rf"^([<>])\s*({_NUMBER})$")
+_INTERVAL = re.compile(rf"^in\s*([\[(])\s*({_NUMBER})\s*,\s*({_NUMBER})\s*([\])])$")
 
 
 def _in_range(value, spec: str) -> bool:
-    """Whether ``value`` lies in ``spec``: ``> 0``, ``>= 1``, ``in [0, 1]``, ``in (0, 1]``,
-    ``non-empty`` (a list), or several of them joined by ``and``."""
+    """Whether ``value`` lies in ``spec``: ``> 0``, ``< 1``, ``in [0, 1]``, ``in (0, 1]``,
+    ``in [0, inf)``, ``non-empty`` (a list), or several of them joined by ``and``."""
     for part in filter(None, (p.strip() for p in spec.split(" and "))):
         if part == "non-empty":
             ok = len(value) > 0
         elif _BOUND.match(part):
             op, bound = _BOUND.match(part).groups()
-            bound = float(bound)
-            ok = {">": value > bound, ">=": value >= bound, "<": value < bound, "<=": value <= bound}[op]
+            ok = value > float(bound) if op == ">" else value < float(bound)
         elif _INTERVAL.match(part):
             left, low, high, right = _INTERVAL.match(part).groups()
             low, high = float(low), float(high)
             ok = (value >= low if left == "[" else value > low) and (value <= high if right == "]" else value < high)
         else:
-            raise ChainError(f"unknown range {part!r} (use > x, >= x, < x, <= x, in [a, b], non-empty)")
+            raise ChainError(f"unknown range {part!r} (use > x, < x, in [a, b], in (a, inf), non-empty)")
         if not ok:
             return False
     return True
