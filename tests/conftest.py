@@ -5,6 +5,11 @@ import tempfile
 # Every run artifact of the test session (the runner's and the nbval kernels') goes to a
 # fresh folder, never into the user's runs/. Set before any kernel starts, so they inherit it.
 os.environ["TOKEDIT_RUNS"] = tempfile.mkdtemp(prefix="toedit-test-runs-")
+# nbval's kernels import this checkout's package, as the runner's do (an editable install of
+# another clone would otherwise win)
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_PATH = [_ROOT, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(_PATH))
 for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
     os.environ.setdefault(name, "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
