@@ -21,14 +21,14 @@ class Bar(tqdm):
 
     def __init__(self, *args, **kwargs):
         self._path = os.environ.get("TOKEDIT_PROGRESS")
-        self._sent = 0.0
+        self._sent, self._sent_n = 0.0, None
         super().__init__(*args, **kwargs)
 
     def _report(self, force: bool = False) -> None:
         now = time.monotonic()
         if not self._path or (not force and now - self._sent < 0.5):
             return
-        self._sent = now
+        self._sent, self._sent_n = now, self.n
         event = {"task": self.desc or "working", "n": self.n, "total": self.total, "unit": self.unit,
                  "elapsed": round(time.time() - self.start_t, 2)}
         with open(self._path, "a") as handle:  # one short line per write: whole lines to the reader
@@ -40,6 +40,6 @@ class Bar(tqdm):
         return out
 
     def close(self):
-        if not self.disable and self._path and self.total:
+        if not self.disable and self._path and self.total and self._sent_n != self.n:
             self._report(force=True)
         super().close()
