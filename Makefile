@@ -32,7 +32,7 @@ chain: $(STAMP)
 	$(PY) -m tokedit_utils.book --profile $(PROFILE) --no-build
 
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=15
 
 # The editing pipeline on a one-node Slurm cluster started for the test (root; not in make test).
 test-slurm: $(STAMP)
@@ -45,8 +45,12 @@ refresh-references: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_toedit.py
 
+# JupyterLab on the notebooks, with this checkout's package first on the kernel's path; as root
+# too (containers), and without a browser where none can open (it prints the URL to open).
+LAB_BROWSER := $(if $(or $(DISPLAY),$(WAYLAND_DISPLAY),$(filter Darwin,$(shell uname -s))),,--no-browser)
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/
+	PYTHONPATH=$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH} $(VENV)/bin/jupyter lab --notebook-dir=notebooks \
+		--allow-root $(LAB_BROWSER) $(LAB_ARGS)
 
 clean:
 	rm -rf runs _build

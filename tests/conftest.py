@@ -5,6 +5,11 @@ import tempfile
 # Every run artifact of the test session (the runner's and the nbval kernels') goes to a
 # fresh folder, never into the user's runs/. Set before any kernel starts, so they inherit it.
 os.environ["TOKEDIT_RUNS"] = tempfile.mkdtemp(prefix="toedit-test-runs-")
+# nbval's kernels import this checkout's package, as the runner's do (an editable install of
+# another clone would otherwise win)
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_PATH = [_ROOT, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(_PATH))
 for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
     os.environ.setdefault(name, "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -89,3 +94,82 @@ def prior_dir(tmp_path_factory, tok, gpt2):
     gpt2.save_pretrained(path)
     tok.save_pretrained(path)
     return path
+
+
+# ------------------------------------------------------------------ nbval runs the smoke chain
+# nbval executes tests/notebooks/*.ipynb in chain order. Each one runs into the stage's
+# temporary folder, as under the runner; when all its cells passed, the runner stamps it and
+# renames it into place (book.adopt_stage), so the smoke chain, book, results and page tests
+# reuse these executions instead of running every notebook again.
+
+import ast  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import nbformat  # noqa: E402
+
+REFERENCES = Path(__file__).resolve().parent / "notebooks"
+_nbval: dict[Path, dict] = {}
+#: What became of each notebook nbval executed: "adopted", or why not (test_notebooks checks).
+ADOPTED: dict[str, str] = {}
+
+
+def _nbval_notebook(item):
+    path = Path(str(getattr(item.parent, "fspath", "")))
+    return path if path.suffix == ".ipynb" and path.parent == REFERENCES else None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item):
+    nb = _nbval_notebook(item)
+    if nb is not None and nb not in _nbval:  # before nbval starts this notebook's kernel
+        from tokedit_utils import book
+
+        tmp = book.partial_dir("smoke", nb.stem)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        os.environ["TOKEDIT_STAGE_DIR"] = str(tmp)
+        _nbval[nb] = {"items": [], "failed": False, "start": time.perf_counter()}
+    if nb is not None:
+        _nbval[nb]["items"].append(item)
+    yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = (yield).get_result()
+    nb = _nbval_notebook(item)
+    if nb is not None and (report.failed or report.skipped):
+        _nbval[nb]["failed"] = True
+
+
+def pytest_runtest_teardown(item, nextitem):
+    nb = _nbval_notebook(item)
+    if nb is None or (nextitem is not None and _nbval_notebook(nextitem) == nb):
+        return
+    from tokedit_utils import book
+
+    os.environ.pop("TOKEDIT_STAGE_DIR", None)
+    state = _nbval.pop(nb)
+    executed = nbformat.read(nb, as_version=4)
+    code = [c for c in executed.cells if c.cell_type == "code"]
+    ran = [i.test_outputs for i in state["items"]]
+    if state["failed"] or len(ran) != len(code) or any(out is None for out in ran):
+        shutil.rmtree(book.partial_dir("smoke", nb.stem), ignore_errors=True)
+        ADOPTED[nb.stem] = "not adopted: a cell failed or did not run"
+        return
+    for n, (cell, outputs) in enumerate(zip(code, ran), start=1):
+        cell.outputs, cell.execution_count = outputs, n
+    injected = next(c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", []))
+    params = {n.targets[0].id: ast.literal_eval(n.value) for n in ast.parse(injected.source).body}
+    source = book.NOTEBOOKS_DIR / nb.name
+    ADOPTED[nb.stem] = book.adopt_stage(source, "smoke", executed, params, time.perf_counter() - state["start"])
+
+
+@pytest.fixture(scope="session")
+def smoke_html():
+    """The smoke book, built once per session from the smoke chain (nbval's, when it ran)."""
+    from tokedit_utils import book
+
+    book.run_chain("smoke")
+    return book.build_book("smoke")

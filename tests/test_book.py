@@ -234,10 +234,11 @@ def test_declared_upstream_and_inputs(toy, tmp_path):
     nb.metadata["tokedit"] = {"upstream": [], "inputs": [str(extra.relative_to(paths.PROJECT_ROOT))]}
     nbformat.write(nb, toy[0] / "02_second.ipynb")
     _run(toy)
-    # stage 1's artifact changes, but stage 2 declares that it reads no earlier stage
+    assert book.read_stamp(paths.stage_dir("small", "02_second"))["inputs"]["files"] == ["requirements.txt"]
+    # a declaration adds to what the code shows, never removes: stage 2 still reads stage 1
     (toy[1] / "small.yml").write_text(yaml.safe_dump({"01_first": {"value": 5}}))
     logs = _run(toy)
-    assert "running (parameters changed)" in logs[0] and "02_second: unchanged, skipped" in logs[-1]
+    assert "running (parameters changed)" in logs[0] and "02_second: running (upstream changed)" in logs[-2]
 
 
 def test_a_file_named_by_a_parameter_is_part_of_the_key(toy, tmp_path):

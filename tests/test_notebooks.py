@@ -1,8 +1,8 @@
 """The chapter notebooks: nbval references in step with the sources, and the smoke book.
 
-nbval itself re-executes tests/notebooks/*.ipynb (see pyproject.toml's addopts); this file
-checks those references still match the source notebooks and the smoke profile, and builds
-the whole smoke book.
+nbval executes tests/notebooks/*.ipynb (see pyproject.toml's addopts), and conftest.py has the
+runner stamp each execution as a smoke stage; this file checks those references still match
+the source notebooks and the smoke profile, and builds the whole smoke book from those stages.
 """
 
 import ast
@@ -42,9 +42,18 @@ def test_each_chapter_checks_some_printed_numbers(source):
     assert checked and all(c.outputs for c in checked), f"{source.name}: no checked output in its reference"
 
 
-def test_smoke_book_builds_every_chapter():
-    book.run_chain("smoke")
-    html = book.build_book("smoke")
+def test_nbval_execution_is_the_smoke_chain():
+    """Each notebook nbval executed in this session became the smoke stage, stamped, so the
+    chain, the book, the results and the page tests reuse it (empty when nbval did not run)."""
+    from conftest import ADOPTED
+
+    assert {stem: why for stem, why in ADOPTED.items() if why != "adopted"} == {}
+    for stem in ADOPTED:
+        assert book.read_stamp(paths.stage_dir("smoke", stem)) is not None
+
+
+def test_smoke_book_builds_every_chapter(smoke_html):
+    html = smoke_html
     assert (html / "intro.html").exists()
     for nb in book.chain():
         page = html / "chapters" / f"{nb.stem}.html"

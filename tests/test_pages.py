@@ -12,12 +12,6 @@ from bs4 import BeautifulSoup
 from tokedit_utils import book
 
 
-@pytest.fixture(scope="module")
-def smoke_html():
-    book.run_chain("smoke")
-    return book.build_book("smoke")
-
-
 @pytest.mark.parametrize("stem", [nb.stem for nb in book.chain()])
 def test_chapter_page_shows_what_a_reader_should_see(smoke_html, stem):
     page = (smoke_html / "chapters" / f"{stem}.html").read_text()

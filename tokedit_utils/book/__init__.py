@@ -14,25 +14,30 @@ notebook does not have is an error, and so is a value of the wrong type: the typ
 default, or for a parameter whose default is ``None`` the type it declares with an annotation
 or a type comment, ``corpus = None  # type: str | list | None``.
 
-**The cache.** A stage is skipped when its key is unchanged. The key covers exactly what the
-stage reads:
+**The cache.** A stage is skipped when its key is unchanged and its artifacts still match the
+hash its stamp recorded (a stage changed by hand re-runs, and the runner says so). The key covers
+exactly what can change the stage's numbers:
 
 - its cells and its resolved parameters;
 - the package modules it imports (``from tokedit_utils import data, ...`` in its code, and
   what those import in turn), plus the data files those modules read (``MODULE_INPUTS``);
+  never the runner, the command line or the datatrove step (``NOT_KEYED``), which no chapter runs;
 - ``requirements.txt``; any file or folder a parameter names (a reader's corpus);
-- its **upstream** stages' artifacts, and its extra ``inputs`` (files or folders relative to
-  the project). Both are declared in the notebook's metadata,
+- its **upstream** stages' artifacts: the stages its code or its modules name in
+  ``paths.input_dir(profile, "NN_x")``, ``paths.read_results(profile, "NN_x")`` or
+  ``data.load_chapter1_corpus``, plus those declared in the notebook metadata,
   ``"tokedit": {"upstream": ["01_corpora"], "inputs": ["data/corpus"]}`` (``"upstream": "all"``
-  names every earlier stage); without a
-  declaration the upstream stages are those the code names in ``paths.input_dir(profile,
-  "NN_x")``, ``paths.read_results(profile, "NN_x")`` or ``data.load_chapter1_corpus``.
+  names every earlier stage; ``inputs`` are extra files or folders relative to the project).
 
 So a change to chapter 5's module re-runs chapter 5 only, and a change to the corpus or to the
-lm-eval task templates re-runs the chapters that read them. The runner says which part changed.
+lm-eval task templates re-runs the chapters that read them. The runner says which part changed;
+``--dry-run`` says what would re-run, and why, and runs nothing. ``--only STEM`` runs one
+chapter and whatever earlier stage it reads that is out of date.
 
 **Running.** A stage runs in a temporary folder renamed into ``runs/<profile>/<stem>/`` only
-when the notebook succeeded. It prints a line per finished code cell with its time, and the
+when the notebook succeeded. Its kernel imports the package of this checkout (first on its
+``PYTHONPATH``) and uses this checkout's ``runs/``. A notebook run by hand in JupyterLab writes
+to ``runs/<profile>/lab/<stem>/`` instead, and reads the chain's earlier stages. It prints a line per finished code cell with its time, and the
 stage's total. Its ``results.json`` and YAML files must not name the temporary folder (every
 path a stage writes is relative to the stage).
 
@@ -44,11 +49,11 @@ from __future__ import annotations
 
 # The runner's API, by job (the tests and the command use these names).
 from ..toolkit.profiles import ChainError, load_profile, profile_overrides  # noqa: F401
-from .cache import STAMP, artifacts_hash, imported_modules, key_parts, read_stamp, stage_inputs, _local_paths  # noqa: F401
-from .execute import execute_stage, named_temporary_folder, run_chain  # noqa: F401
+from .cache import NOT_KEYED, STAMP, inferred_upstream, artifacts_hash, imported_modules, key_parts, read_stamp, stage_inputs, _local_paths  # noqa: F401
+from .execute import adopt_stage, execute_stage, kernel_env, partial_dir, named_temporary_folder, run_chain  # noqa: F401
 from .html import build_book, html_dir, mathjax_dir, show_parameters_once, toc_files, _literal  # noqa: F401
 from .pages import page_problems  # noqa: F401
 from .params import (  # noqa: F401
-    NOTEBOOKS_DIR, PROFILES_DIR, chain, check_overrides, matches_declared, merge_overrides, parameter_types,
+    NOTEBOOKS_DIR, PROFILES_DIR, chain, check_overrides, in_declared_range, matches_declared, merge_overrides, parameter_types,
     parameters_cell, parse_sets, resolve_parameters, undeclared_none_parameters,
 )

@@ -21,6 +21,14 @@ STAMP = ".stamp.json"
 COMMON_INPUTS = ["requirements.txt"]
 #: Data files a package module reads: a stage that imports the module depends on them.
 MODULE_INPUTS = {"data": ["data/corpus"], "tasks": ["tokedit_utils/toolkit/lm_eval_tasks"]}
+#: Modules no chapter runs, though importing the engine package reaches them: the runner, the
+#: command line and the datatrove step. They are not followed, so editing them re-runs nothing.
+NOT_KEYED = ("tokedit_utils.book", "tokedit_utils.toedit.cli", "tokedit_utils.toedit.cluster",
+             "tokedit_utils.toedit.__main__")
+
+
+def _keyed(name: str) -> bool:
+    return not any(name == m or name.startswith(m + ".") for m in NOT_KEYED)
 
 
 def _hash_paths(files, root: Path) -> dict[str, str]:
@@ -84,11 +92,12 @@ def _imports(source: str, module: str, is_package: bool, known: dict[str, Path])
                 base = node.module or ""
             found.add(base)
             found.update(f"{base}.{a.name}" for a in node.names)
-    return {name for name in found if name in known}
+    return {name for name in found if name in known and _keyed(name)}
 
 
 def imported_modules(nb_path: Path, package_root: Path | None = None) -> list[str]:
-    """The package modules a notebook imports, directly or through other modules, sorted."""
+    """The package modules a notebook imports, directly or through other modules, sorted
+    (the runner, the command line and the datatrove step left out: ``NOT_KEYED``)."""
     package_root = package_root or paths.PROJECT_ROOT / PACKAGE
     known = _package_files(package_root)
     todo = _imports(_code(nbformat.read(nb_path, as_version=4)), "__main__", False, known)
@@ -108,27 +117,38 @@ def imported_modules(nb_path: Path, package_root: Path | None = None) -> list[st
 _UPSTREAM_CALL = re.compile(r"(?:input_dir|read_results|stage_dir)\(\s*profile\s*,\s*[\"'](\d\d_[\w-]+)[\"']")
 
 
+def inferred_upstream(nb_path: Path, modules: list[str], package_root: Path | None = None) -> list[str]:
+    """The earlier stages a notebook's code, or a package module it imports, names in
+    ``input_dir(profile, "NN_x")``, ``read_results(...)``, ``stage_dir(...)``, or reads
+    with ``data.load_chapter1_corpus``."""
+    known = _package_files(package_root or paths.PROJECT_ROOT / PACKAGE)
+    code = _code(nbformat.read(nb_path, as_version=4))
+    found = set(_UPSTREAM_CALL.findall(code)) | ({"01_corpora"} if "load_chapter1_corpus(" in code else set())
+    for module in modules:
+        found |= set(_UPSTREAM_CALL.findall(known[module].read_text()))
+    return sorted(found - {nb_path.stem})
+
+
 def stage_inputs(nb_path: Path, notebooks: list[Path], package_root: Path | None = None) -> dict:
     """``{"upstream": [stems], "modules": [names], "files": [paths]}``: what the stage reads.
 
-    ``upstream`` and extra ``inputs`` come from the notebook metadata ``tokedit`` when it
-    declares them, else upstream stages are inferred from the code (module docstring).
+    Upstream stages are those inferred from the code and the modules it imports, plus those
+    the notebook metadata ``tokedit`` declares (a declaration adds, never removes); extra
+    ``inputs`` come from the same metadata.
     """
     nb = nbformat.read(nb_path, as_version=4)
     declared = nb.metadata.get("tokedit", {})
     stems = [p.stem for p in notebooks]
+    modules = imported_modules(nb_path, package_root)
+    upstream = set(inferred_upstream(nb_path, modules, package_root))
     if declared.get("upstream") == "all":  # a page that reads every earlier chapter (the verdicts)
-        upstream = stems[: stems.index(nb_path.stem)]
-    elif "upstream" in declared:
-        upstream = list(declared["upstream"])
+        upstream |= set(stems[: stems.index(nb_path.stem)])
     else:
-        code = _code(nb)
-        found = set(_UPSTREAM_CALL.findall(code)) | ({"01_corpora"} if "load_chapter1_corpus(" in code else set())
-        upstream = sorted(found - {nb_path.stem})
+        upstream |= set(declared.get("upstream", []))
+    upstream = sorted(upstream)
     for stem in upstream:
         if stem not in stems or stems.index(stem) >= stems.index(nb_path.stem):
             raise ChainError(f"{nb_path.name} reads stage {stem!r}, which is not an earlier notebook of the chain")
-    modules = imported_modules(nb_path, package_root)
     files = list(COMMON_INPUTS) + list(declared.get("inputs", []))
     for module in modules:
         files += MODULE_INPUTS.get(module.split(".")[-1], [])

@@ -9,10 +9,9 @@ import re
 from pathlib import Path
 
 import nbformat
-import yaml
 
 from ..toolkit import paths
-from ..toolkit.profiles import PROFILES_DIR, ChainError, _absolute_if_local, load_profile, profile_overrides  # noqa: F401
+from ..toolkit.profiles import PROFILES_DIR, ChainError, _absolute_if_local, load_profile, profile_overrides, read_yaml  # noqa: F401
 
 NOTEBOOKS_DIR = paths.NOTEBOOKS_DIR
 
@@ -57,36 +56,77 @@ def parameter_types(nb_path: Path) -> dict[str, str]:
 
 
 _TYPES = {"str": str, "int": int, "float": (int, float), "bool": bool, "list": (list, tuple), "dict": dict}
+#: A member of a declared type: a name, its items' type, and a range: ``int > 0``,
+#: ``float in [0, 1]``, ``int in [0, inf)``, ``list[int in [0, inf)] non-empty``,
+#: ``"dose_matched"``. No ``>=``: papermill reads a second ``=`` on a line as a second
+#: assignment and then ignores the parameter.
+_MEMBER = re.compile(r"^(?P<name>\w+)(?:\[(?P<inner>.*)\])?\s*(?P<range>.*)$")
+_NUMBER = r"-?(?:inf|[\d._e+-]+)"
+_BOUND = re.compile(rf"^([<>])\s*({_NUMBER})$")
+_INTERVAL = re.compile(rf"^in\s*([\[(])\s*({_NUMBER})\s*,\s*({_NUMBER})\s*([\])])$")
+
+
+def _in_range(value, spec: str) -> bool:
+    """Whether ``value`` lies in ``spec``: ``> 0``, ``< 1``, ``in [0, 1]``, ``in (0, 1]``,
+    ``in [0, inf)``, ``non-empty`` (a list), or several of them joined by ``and``."""
+    for part in filter(None, (p.strip() for p in spec.split(" and "))):
+        if part == "non-empty":
+            ok = len(value) > 0
+        elif _BOUND.match(part):
+            op, bound = _BOUND.match(part).groups()
+            ok = value > float(bound) if op == ">" else value < float(bound)
+        elif _INTERVAL.match(part):
+            left, low, high, right = _INTERVAL.match(part).groups()
+            low, high = float(low), float(high)
+            ok = (value >= low if left == "[" else value > low) and (value <= high if right == "]" else value < high)
+        else:
+            raise ChainError(f"unknown range {part!r} (use > x, < x, in [a, b], in (a, inf), non-empty)")
+        if not ok:
+            return False
+    return True
+
+
+def _check(value, declared: str) -> tuple[bool, bool]:
+    """``(type matches, value in range)`` of ``value`` against ``declared``."""
+    typed = False
+    for part in (p.strip() for p in _split_union(declared)):
+        if len(part) > 1 and part[0] == part[-1] and part[0] in "'\"":
+            if value == part[1:-1]:
+                return True, True
+            continue
+        match = _MEMBER.match(part)
+        name, inner, spec = match["name"], match["inner"], match["range"].strip()
+        if name == "None":
+            if value is None:
+                return True, True
+        elif name not in _TYPES:
+            raise ChainError(f"unknown type {name!r} in the declaration {declared!r}")
+        elif isinstance(value, _TYPES[name]) and not (name in ("int", "float") and isinstance(value, bool)):
+            items = [_check(item, inner) for item in value] if name == "list" and inner else []
+            if all(t for t, _ in items):
+                typed = True
+                if all(r for _, r in items) and _in_range(value, spec):
+                    return True, True
+    return typed, False
 
 
 def matches_declared(value, declared: str) -> bool:
     """Whether ``value`` has one of the types of ``declared`` (``str | list[str] | None``);
     ``list[T]`` checks the items too, and a quoted literal (``float | "dose_matched"``) admits
-    exactly that string."""
-    for part in (p.strip() for p in _split_union(declared)):
-        name, _, inner = part.partition("[")
-        if len(part) > 1 and part[0] == part[-1] and part[0] in "'\"":
-            if value == part[1:-1]:
-                return True
-        elif name == "None":
-            if value is None:
-                return True
-        elif name not in _TYPES:
-            raise ChainError(f"unknown type {name!r} in the declaration {declared!r}")
-        elif isinstance(value, _TYPES[name]) and not (name in ("int", "float") and isinstance(value, bool)):
-            if name == "list" and inner:
-                if all(matches_declared(item, inner.rstrip("]")) for item in value):
-                    return True
-            else:
-                return True
-    return False
+    exactly that string. Ranges are checked apart (``in_declared_range``)."""
+    return _check(value, declared)[0]
+
+
+def in_declared_range(value, declared: str) -> bool:
+    """Whether ``value`` has a type of ``declared`` and lies in that member's range."""
+    return all(_check(value, declared))
 
 
 def _split_union(declared: str) -> list[str]:
     """``"str | list[int | None] | None"`` -> ``["str", "list[int | None]", "None"]``."""
     parts, depth, current = [], 0, ""
     for char in declared:
-        depth += (char == "[") - (char == "]")
+        depth += (char in "[(") - (char in "])")  # an interval ``(0, 1]`` is balanced too
         if char == "|" and depth == 0:
             parts.append(current)
             current = ""
@@ -103,7 +143,7 @@ def parse_sets(items: list[str], base: Path | None = None) -> dict[str, dict]:
         stem, dot, name = key.strip().partition(".")
         if not sep or not dot or not stem or not name:
             raise ChainError(f"--set {item!r}: expected STEM.NAME=VALUE, e.g. 01_corpora.corpus=books.jsonl")
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = read_yaml(raw, f"--set {item!r}, value") if raw.strip() else None
         out.setdefault(stem, {})[name] = _absolute_if_local(value, base or Path.cwd())
     return out
 
@@ -132,6 +172,9 @@ def check_overrides(profile: str, overrides: dict[str, dict], notebooks: list[Pa
                 if not matches_declared(value, declared[name]):
                     problems.append(f"profile {profile!r}: {stem}.{name} must be {declared[name]}, "
                                     f"the override is {type(value).__name__} ({value!r})")
+                elif not in_declared_range(value, declared[name]):
+                    problems.append(f"profile {profile!r}: {stem}.{name} = {value!r} is out of range: "
+                                    f"it must be {declared[name]}")
             elif defaults[name] is None or value is None:
                 problems.append(f"profile {profile!r}: {stem}.{name} can be None, but its parameters cell "
                                 f"declares no type for it (add `# type: ... | None` to its line)")

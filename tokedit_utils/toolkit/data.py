@@ -370,5 +370,8 @@ def _local_files(source) -> list[Path] | None:
 
 
 def write_jsonl_gz(path: str | os.PathLike, records: Iterable[dict]) -> None:
-    """Write records as gzip JSON Lines through a temporary file and a rename."""
-    write_records(path, records)
+    """Write records as gzip JSON Lines through a temporary file and a rename; no records (an
+    empty corpus or mixture, from a budget too small) is an error, so no stage keeps one."""
+    if write_records(path, records) == 0:
+        Path(path).unlink(missing_ok=True)
+        raise ValueError(f"{path}: no records to write (an empty corpus or mixture: is a token budget too small?)")

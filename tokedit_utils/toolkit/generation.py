@@ -6,7 +6,7 @@ import random
 from typing import Sequence
 
 import torch
-from tqdm import tqdm  # text bars (stderr): they stay out of the built book
+from .progress import Bar  # text bars (stderr), reported to the runner; not in the built book
 
 
 def human_prompts(ds, tokenizer, n: int, prompt_tokens: int, seed: int = 0) -> tuple[list[list[int]], list[str]]:
@@ -40,7 +40,7 @@ def sample_continuations(
     the generated text only, without the prompt. Seeded per batch."""
     device = next(model.parameters()).device
     texts: list[str] = []
-    bar = tqdm(total=len(prompts) * max_new_tokens, desc="sampling", unit="tok", unit_scale=True, leave=False)
+    bar = Bar(total=len(prompts) * max_new_tokens, desc="sampling", unit="tok", unit_scale=True, leave=False)
     for b, i in enumerate(range(0, len(prompts), batch_size)):
         torch.manual_seed(seed * 100_003 + b)
         ids = torch.tensor(prompts[i : i + batch_size], dtype=torch.long, device=device)

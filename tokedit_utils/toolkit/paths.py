@@ -3,8 +3,9 @@
 A chain run writes each notebook's artifacts to ``runs/<profile>/<stem>/``. While the
 runner executes a notebook it points ``TOKEDIT_STAGE_DIR`` at a temporary folder and
 renames it into place only when the notebook succeeded, so a failed run leaves no
-half-written stage behind. Run interactively (JupyterLab), a notebook writes straight
-to its stage folder. Paths a stage records are relative to the stage (``write_results``
+half-written stage behind. Run by hand (JupyterLab), a notebook writes to
+``runs/<profile>/lab/<stem>/`` instead, where it cannot be mistaken for the chain's
+output, and still reads the chain's earlier stages. Paths a stage records are relative to the stage (``write_results``
 makes them so), so its artifacts still work after the rename or when copied elsewhere:
 read them back with ``input_dir(profile, stem) / relative_path``.
 """
@@ -34,9 +35,14 @@ def stage_dir(profile: str, stem: str) -> Path:
     return runs_root() / profile / stem
 
 
+def lab_dir(profile: str, stem: str) -> Path:
+    """Where a notebook run by hand writes: beside the chain's stages, never one of them."""
+    return runs_root() / profile / "lab" / stem
+
+
 def output_dir(profile: str, stem: str) -> Path:
-    """The folder a notebook writes to: the runner's temporary folder, else the stage."""
-    path = Path(os.environ["TOKEDIT_STAGE_DIR"]) if os.environ.get("TOKEDIT_STAGE_DIR") else stage_dir(profile, stem)
+    """The folder a notebook writes to: the runner's temporary folder, else ``lab_dir``."""
+    path = Path(os.environ["TOKEDIT_STAGE_DIR"]) if os.environ.get("TOKEDIT_STAGE_DIR") else lab_dir(profile, stem)
     path.mkdir(parents=True, exist_ok=True)
     return path
 

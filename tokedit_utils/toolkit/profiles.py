@@ -34,11 +34,22 @@ def load_profile(profile: str, profiles_dir: Path = PROFILES_DIR) -> tuple[str, 
         if not path.exists():
             known = ", ".join(["default"] + sorted(p.stem for p in profiles_dir.glob("*.yml")))
             raise ChainError(f"unknown profile {profile!r}: no {path} (known: {known})")
-    data = yaml.safe_load(path.read_text()) or {}
+    data = read_yaml(path.read_text(), str(path)) or {}
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
         raise ChainError(f"{path}: expected a mapping of notebook stem to a mapping of overrides")
     data = {stem: {k: _absolute_if_local(v, path.parent) for k, v in values.items()} for stem, values in data.items()}
     return path.stem, data
+
+
+def read_yaml(text: str, where: str):
+    """YAML, or a ChainError naming ``where`` (a file or an option) and the line and column."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f": line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ChainError(f"{where}{at}: not valid YAML ({problem})") from None
 
 
 def profile_overrides(profile: str, profiles_dir: Path = PROFILES_DIR) -> dict[str, dict]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import datasets
 import torch
-from tqdm import tqdm  # text bars (stderr): they stay out of the built book
+from .progress import Bar  # text bars (stderr), reported to the runner; not in the built book
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
 
@@ -57,7 +57,7 @@ class _ProgressBar(TrainerCallback):
         self.desc, self.bar = desc, None
 
     def on_train_begin(self, args, state, control, **kwargs):
-        self.bar = tqdm(total=state.max_steps, desc=self.desc, unit="step", leave=False)
+        self.bar = Bar(total=state.max_steps, desc=self.desc, unit="step", leave=False)
 
     def on_step_end(self, args, state, control, **kwargs):
         self.bar.update(1)
