@@ -190,5 +190,9 @@ def test_threshold_comes_from_the_profile_or_chapter_4(tmp_path, monkeypatch):
     (stage / "results.json").write_text('{"dose_matched_threshold": 0.41, "flag_matched_threshold": 0.2}')
     assert training.resolve_threshold("dose_matched", "toy")[0] == 0.41
     assert training.resolve_threshold("flag_matched", "toy")[0] == 0.2
+    # chapter 4 with a pretrained prior: the stand-in's thresholds are the teacher's
+    (stage / "results.json").write_text('{"dose_matched_threshold": 0.99, "stand_in": '
+                                        '{"dose_matched_threshold": 0.6, "flag_matched_threshold": 0.3}}')
+    assert training.resolve_threshold("dose_matched", "toy")[0] == 0.6
     with pytest.raises(ValueError):
         training.resolve_threshold("0.5", "toy")

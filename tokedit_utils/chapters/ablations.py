@@ -29,7 +29,7 @@ import numpy as np
 
 from . import training
 from ..toolkit import stats
-from ..toedit import EditConfig, EditStats, ToEditor
+from ..toedit import EditConfig, EditStats, ToEditor, stored
 
 # ---------------------------------------------------------------------- the paper's numbers
 #: Table 5 (v3; the p ≤ 0.001 row only in v1): OLMo-1B biomedicine, accuracy on
@@ -134,14 +134,25 @@ def make_editor(model, tokenizer, arm: dict) -> ToEditor:
     return ToEditor(model, tokenizer, config=edit_config(arm))
 
 
-def edit(editor: ToEditor, texts: Sequence[str], seed: int) -> tuple[list[str], dict]:
-    """Edited texts and their shares: *flagged* = resampled or deleted positions, *changed* =
+def edit(editor: ToEditor, scores: stored.Scores, arm: dict, edit_seeds: dict[int, int],
+         prior: str) -> tuple[dict[int, list[str]], dict]:
+    """The arm's edit of the scored texts from the one stored scoring pass, once per training
+    seed with that seed's edit seed (``{training seed: edit seed}``, the same for every arm),
+    and its shares over all draws: *flagged* = resampled or deleted positions, *changed* =
     positions whose token differs (a deleted token counts as changed)."""
-    results = editor.edit_texts(list(texts), seed=seed)
-    d = EditStats().update(results).to_dict()
+    config = edit_config(arm)
+    texts, totals, changed = {}, EditStats(), []
+    for train_seed, edit_seed in edit_seeds.items():
+        results = stored.apply(editor, scores, config, seed=edit_seed)
+        texts[train_seed] = [r.text for r in results]
+        totals.update(results)
+        changed.append(sum(r.changed + r.dropped for r in results))
+    d = totals.to_dict()
     scored = max(d["scored"], 1)
-    return [r.text for r in results], {
-        "tokens": d["scored"], "resampled": d["flagged"], "dropped": d["dropped"],
+    return texts, {
+        "prior": prior, "threshold": config.threshold if config.resamples else config.low_threshold,
+        "tokens": d["scored"] // len(edit_seeds), "resampled": d["flagged"], "dropped": d["dropped"],
+        "changed_tokens": changed, "edit_seeds": list(edit_seeds.values()),
         "flagged_share": (d["flagged"] + d["dropped"]) / scored,
         "changed_share": (d["changed"] + d["dropped"]) / scored}
 
@@ -162,9 +173,10 @@ def arm_results(runs: list[dict], arm_specs: dict, doses: dict, equivalence_marg
     for name, spec in arm_specs.items():
         cfg = edit_config(spec)
         out[name] = {**spec, "strategy": cfg.strategy, "sampler": cfg.sampler if cfg.resamples else None,
-                     "threshold": cfg.threshold if cfg.resamples else cfg.low_threshold,
                      "k": cfg.k if cfg.resamples and cfg.sampler != "top_p" else None,
                      "flagged_share": doses[name]["flagged_share"], "changed_share": doses[name]["changed_share"],
+                     "threshold": cfg.threshold if cfg.resamples else cfg.low_threshold,
+                     **{k: doses[name].get(k) for k in ("prior", "changed_tokens", "edit_seeds")},
                      "seeds": seeds, "metrics": values[name],
                      "delta": {m: training.compare(values[name][m], values["source"][m], False,
                                                   equivalence_margin * float(np.mean(values["source"][m])))

@@ -71,15 +71,26 @@ def paper_deltas() -> dict:
 def resolve_threshold(setting, profile: str) -> tuple[float, str]:
     """The editing threshold and where it came from.
 
-    ``setting`` is a number, or ``"dose_matched"`` / ``"flag_matched"``: the threshold chapter 4
-    found to edit about the paper's share of tokens (read from its ``results.json``).
+    ``setting`` is a number, or ``"dose_matched"`` / ``"flag_matched"``: the threshold at which
+    chapter 4 found the stand-in prior (chapter 1's teacher) to edit about the paper's share of
+    tokens (read from its ``results.json``).
     """
     if isinstance(setting, (int, float)) and not isinstance(setting, bool):
         return float(setting), "set by the profile"
     if setting in ("dose_matched", "flag_matched"):
-        value = paths.read_results(profile, "04_editing")[f"{setting}_threshold"]
+        res = paths.read_results(profile, "04_editing")
+        value = res.get("stand_in", res)[f"{setting}_threshold"]
         return float(value), f"chapter 4's {setting.replace('_', '-')} threshold"
     raise ValueError(f"edit_threshold must be a number, 'dose_matched' or 'flag_matched', not {setting!r}")
+
+
+def edit_seeds(seeds: Sequence[int], edit_seeds: Sequence[int] | None) -> dict[int, int]:
+    """``{training seed: edit seed}``: each training seed trains on text edited with its own
+    draws, the same for every arm (paired); ``None`` uses the training seeds themselves."""
+    edit_seeds = list(seeds if edit_seeds is None else edit_seeds)
+    if len(edit_seeds) != len(seeds):
+        raise ValueError(f"edit_seeds needs one seed per training seed ({len(seeds)}), got {edit_seeds}")
+    return dict(zip(seeds, edit_seeds))
 
 
 def make_editor(model, tokenizer, threshold: float, **options) -> ToEditor:

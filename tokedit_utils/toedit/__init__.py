@@ -8,7 +8,8 @@ the ``tokedit`` console script is the same).
 
 Modules: ``config`` (the options), ``scoring`` (windows, forward batches, P(x_i)),
 ``samplers`` (plain functions), ``stored`` (score once, then apply several edit
-configurations to the stored scores), ``prior`` (loading, packaged priors), ``rebuild`` (the output text), ``results`` (per document,
+configurations to the stored scores), ``prior`` (loading; packaged priors), ``rebuild``
+(the output text), ``results`` (per document,
 totals, histograms), ``editor`` (:class:`ToEditor`), ``cli`` (the command).
 
 Exact rules

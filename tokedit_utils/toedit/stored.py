@@ -55,15 +55,22 @@ class Scores:
     def candidates(self) -> int:
         return int(self.cand_ids.shape[1])
 
-    def per_document(self) -> list[np.ndarray]:
-        """``P(x_i)`` per document, NaN where nothing is scored (as ``return_probs`` gives)."""
-        lengths = [len(i) for i in self._doc_ids()]
-        flat = np.full(int(sum(lengths)), np.nan, dtype=np.float32)
-        flat[self.positions] = self.probs
-        return np.split(flat, np.cumsum(lengths)[:-1]) if lengths else []
+    def per_document(self, values: np.ndarray | None = None) -> list[np.ndarray]:
+        """``values`` (one per scored position; default ``P(x_i)``) per document, NaN where
+        nothing is scored (as ``return_probs`` gives)."""
+        flat = np.full(len(self.ids), np.nan, dtype=np.float32)
+        flat[self.positions] = self.probs if values is None else values
+        return np.split(flat, self.starts[1:-1]) if len(self.texts) else []
 
-    def _doc_ids(self) -> list[np.ndarray]:
-        return np.split(self.ids, self.starts[1:-1])
+    def change_probability(self, k: int, beta: float) -> np.ndarray:
+        """Per scored position, the probability that the top-k sampler (``k``, ``beta``)
+        replaces the token if it is flagged: 1 minus the original's weight among the
+        candidates (0 weight when it is not one of them)."""
+        if k > self.candidates:
+            raise ValueError(f"k = {k} needs more than the {self.candidates} stored candidates")
+        weights = torch.softmax(torch.from_numpy(self.cand_logits[:, :k]).double() / beta, dim=-1).numpy()
+        original = self.ids[self.positions]
+        return np.clip(1.0 - (weights * (self.cand_ids[:, :k] == original[:, None])).sum(1), 0.0, 1.0)
 
     def save(self, path) -> None:
         arrays = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
