@@ -36,7 +36,7 @@ import datasets
 import numpy as np
 
 from ..toolkit import models, paths, stats, trainer
-from ..toedit import EditStats, ToEditor
+from ..toedit import EditStats, ToEditor, stored
 
 # ---------------------------------------------------------------------- the paper's numbers
 #: Table 2: OLMo-1B pre-trained from scratch, average 0-shot accuracy over 8 tasks (source, ToEdit).
@@ -108,21 +108,56 @@ def dose(edit_stats: EditStats) -> dict:
             "share_at_0.99": float(fine[-1] / fine.sum()) if fine.sum() else 0.0}
 
 
-def edit_texts(editor: ToEditor, texts: Sequence[str], seed: int, generation: int = 1) -> tuple[list[str], dict]:
-    """Edited texts (each document seeded by its source text's hash) and their :func:`dose`."""
-    results = editor.edit_texts(list(texts), seed=seed, generation=generation)
-    return [r.text for r in results], dose(EditStats().update(results))
+def _edits(editor: ToEditor, scores: stored.Scores, edit_seed_of: dict[int, int], generation: int):
+    """``({training seed: results}, dose)``: one edit per training seed with its edit seed,
+    from one stored scoring pass; the dose over all of them, with the changed tokens per seed."""
+    results = {s: stored.apply(editor, scores, seed=e, generation=generation) for s, e in edit_seed_of.items()}
+    totals = EditStats()
+    for r in results.values():
+        totals.update(r)
+    d = dose(totals)
+    d.update(tokens=d["tokens"] // max(len(results), 1), edit_seeds=list(edit_seed_of.values()),
+             changed_per_seed=[sum(x.changed for x in r) for r in results.values()])
+    return results, d
 
 
-def edit_pairs(editor: ToEditor, records: Sequence[dict], seed: int, generation: int = 1) -> tuple[list[dict], dict]:
-    """Instruction pairs with the response edited and everything else (the prompt) copied.
+def edit_texts(editor: ToEditor, texts: Sequence[str], edit_seed_of: dict[int, int],
+               generation: int = 1) -> tuple[dict[int, list[str]], dict]:
+    """``texts`` edited once per training seed with its own edit seed (``{training seed: edit
+    seed}``, see :func:`edit_seeds`), all from one scoring pass (each document seeded by its
+    text's hash), and their :func:`dose`."""
+    scores = stored.score(editor, list(texts), candidates=editor.k)
+    results, d = _edits(editor, scores, edit_seed_of, generation)
+    return {s: [x.text for x in r] for s, r in results.items()}, d
+
+
+def edit_pairs(editor: ToEditor, records, edit_seed_of: dict[int, int],
+               generation: int = 1) -> tuple[dict[int, list[dict]], dict]:
+    """Instruction pairs with the response edited and everything else (the prompt) copied, per
+    training seed with its edit seed. ``records``: one list for every seed (scored once), or
+    ``{training seed: list}`` (an earlier generation: each seed's own pairs, scored apiece).
 
     The response is scored alone, as the official SFT script does; each pair is seeded by its
     id, so generation g+1 of a pair is drawn from its own stream.
     """
-    edited, results = editor.edit_records(list(records), text_field="response", prompt_field="prompt",
-                                           id_field="id", seed=seed, generation=generation)
-    return edited, dose(EditStats().update(results))
+    def scored(recs):
+        return stored.score(editor, [r["response"] for r in recs], [r["id"] for r in recs], candidates=editor.k)
+
+    if isinstance(records, dict):
+        per_seed, scores_of = records, lambda s: scored(records[s])
+    else:
+        per_seed, shared = {s: list(records) for s in edit_seed_of}, scored(list(records))
+        scores_of = lambda s: shared  # noqa: E731
+    results, doses = {}, []
+    for s, e in edit_seed_of.items():
+        r, d = _edits(editor, scores_of(s), {s: e}, generation)
+        results[s] = [{**rec, "response": x.text} for rec, x in zip(per_seed[s], r[s])]
+        doses.append(d)
+    d = {k: float(np.mean([x[k] for x in doses])) for k in ("flagged_share", "changed_share", "share_at_0.99")}
+    d.update(tokens=doses[0]["tokens"], flagged=sum(x["flagged"] for x in doses),
+             changed=sum(x["changed"] for x in doses), edit_seeds=list(edit_seed_of.values()),
+             changed_per_seed=[x["changed"] for x in doses])
+    return results, d
 
 
 # ---------------------------------------------------------------------- paired training data
