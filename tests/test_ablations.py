@@ -69,6 +69,9 @@ def test_every_arm_reaches_the_engine(prior, probs, monkeypatch):
                 assert getattr(used, field) == value, (name, field)
         configs[name] = editor.options
     # no two arms run the same options, and the varied options are not the engine's defaults
+    # (the arm beyond the paper runs the 0.99 arm's options, on word-initial tokens only)
+    word = configs.pop(ablations.WORD_START_ARM)
+    assert word == configs[ablations.TOP_K_ARM] and specs[ablations.WORD_START_ARM]["only"] == "word_starts"
     assert len({repr(c) for c in configs.values()}) == len(configs)
     default = EditConfig()
     assert configs["top-p"].sampler == "top_p" and configs["top-p"].top_p == 0.7 != default.top_p
@@ -125,6 +128,7 @@ def test_threshold_mapping(probs, monkeypatch):
 def _fake_arms(domain_ppl: dict, seeds=(0, 1, 2, 3)):
     specs = ablations.arms({"high": {0.99: 0.4, 0.999: 0.94}, "low": {t: t / 100 for t in ablations.PAPER_LOW}})
     doses = {n: {"flagged_share": 0.1, "changed_share": 0.05} for n in specs}
+    domain_ppl = {ablations.WORD_START_ARM: domain_ppl[ablations.TOP_K_ARM], **domain_ppl}
     runs = [{"arm": a, "seed": s, "metrics": {"domain_ppl": v[i], "general_ppl": 20.0 + v[i] / 100}}
             for a, v in domain_ppl.items() for i, s in enumerate(seeds)]
     return ablations.arm_results(runs, specs, doses, 0.01)

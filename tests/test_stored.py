@@ -67,3 +67,23 @@ def test_configs_beyond_the_stored_candidates_are_refused(editor, scores):
     other = ToEditor(editor.model, editor.tokenizer, max_length=32)
     with pytest.raises(ValueError, match="windows"):
         stored.apply(other, scores)
+
+
+def test_word_starts_and_allowed_positions(editor, scores, texts):
+    starts = stored.word_starts(editor, scores)
+    assert starts.shape == scores.probs.shape and 0 < starts.mean() < 1
+    enc = editor.tokenizer(texts[0], return_offsets_mapping=True)
+    pieces = [texts[0][a:b] for a, b in enc["offset_mapping"][1:]]  # scored positions of document 0
+    n = len(pieces)
+    for piece, flag, (a, _) in zip(pieces, starts[:n], enc["offset_mapping"][1:]):
+        core = piece.lstrip()
+        before = texts[0][a + len(piece) - len(core) - 1] if a + len(piece) - len(core) > 0 else " "
+        assert flag == (bool(core) and core[0].isalnum() and not before.isalnum()), piece
+    config = EditConfig(threshold=0.002)
+    everywhere = stored.apply(editor, scores, config, seed=0, return_probs=True)
+    limited = stored.apply(editor, scores, config, seed=0, return_probs=True, allowed=starts)
+    flagged_all = sum(r.flagged for r in everywhere)
+    assert 0 < sum(r.flagged for r in limited) < flagged_all
+    assert int(((scores.probs >= 0.002) & starts).sum()) == sum(r.flagged for r in limited)
+    # the probabilities and histograms are the same: only the flags differ
+    assert all(np.array_equal(a.fine_counts, b.fine_counts) for a, b in zip(everywhere, limited))

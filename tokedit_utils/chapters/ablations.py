@@ -27,7 +27,7 @@ from typing import Sequence
 
 import numpy as np
 
-from . import training
+from . import editing, training
 from ..toolkit import stats
 from ..toedit import EditConfig, EditStats, ToEditor, stored
 
@@ -118,10 +118,14 @@ def arms(thresholds: dict, top_p: float = 0.9, large_k: int = 64) -> dict[str, d
         strategy="resample_high", threshold=t99, sampler="rejection")}
     out[f"k = {large_k}"] = {"group": "candidates", "paper_row": f"k = {large_k}", "config": dict(
         strategy="resample_high", threshold=t99, sampler="top_k", k=large_k, beta=training.PAPER_BETA)}
+    # beyond the paper: the 0.99 arm, but a token inside a word is never resampled
+    out[WORD_START_ARM] = {"group": "beyond the paper", "paper_row": None, "only": "word_starts",
+                           "config": dict(out[TOP_K_ARM]["config"])}
     return out
 
 
 TOP_K_ARM = "resample p≥0.99"  # the top-k (k = 8) arm of Tables 7 and 8
+WORD_START_ARM = "word starts p≥0.99"
 TOP_K_PAPER = {"top-k": TOP_K_ARM, "k = 8": TOP_K_ARM}
 
 
@@ -135,24 +139,29 @@ def make_editor(model, tokenizer, arm: dict) -> ToEditor:
 
 
 def edit(editor: ToEditor, scores: stored.Scores, arm: dict, edit_seeds: dict[int, int],
-         prior: str) -> tuple[dict[int, list[str]], dict]:
+         prior: str, vocabulary: set[str] | None = None) -> tuple[dict[int, list[str]], dict]:
     """The arm's edit of the scored texts from the one stored scoring pass, once per training
     seed with that seed's edit seed (``{training seed: edit seed}``, the same for every arm),
     and its shares over all draws: *flagged* = resampled or deleted positions, *changed* =
-    positions whose token differs (a deleted token counts as changed)."""
+    positions whose token differs (a deleted token counts as changed). An arm with ``"only":
+    "word_starts"`` resamples only tokens that begin a word; the non-word share (chapter 4)
+    of each arm's first seed is measured against ``vocabulary`` (default: the scored texts')."""
     config = edit_config(arm)
+    allowed = stored.word_starts(editor, scores) if arm.get("only") == "word_starts" else None
     texts, totals, changed = {}, EditStats(), []
     for train_seed, edit_seed in edit_seeds.items():
-        results = stored.apply(editor, scores, config, seed=edit_seed)
+        results = stored.apply(editor, scores, config, seed=edit_seed, allowed=allowed)
         texts[train_seed] = [r.text for r in results]
         totals.update(results)
         changed.append(sum(r.changed + r.dropped for r in results))
+    first = texts[next(iter(texts))]
+    non_word = editing.non_word_share(scores.texts, first, vocabulary) if config.resamples else None
     d = totals.to_dict()
     scored = max(d["scored"], 1)
     return texts, {
         "prior": prior, "threshold": config.threshold if config.resamples else config.low_threshold,
         "tokens": d["scored"] // len(edit_seeds), "resampled": d["flagged"], "dropped": d["dropped"],
-        "changed_tokens": changed, "edit_seeds": list(edit_seeds.values()),
+        "changed_tokens": changed, "edit_seeds": list(edit_seeds.values()), "non_word": non_word,
         "flagged_share": (d["flagged"] + d["dropped"]) / scored,
         "changed_share": (d["changed"] + d["dropped"]) / scored}
 
@@ -176,7 +185,7 @@ def arm_results(runs: list[dict], arm_specs: dict, doses: dict, equivalence_marg
                      "k": cfg.k if cfg.resamples and cfg.sampler != "top_p" else None,
                      "flagged_share": doses[name]["flagged_share"], "changed_share": doses[name]["changed_share"],
                      "threshold": cfg.threshold if cfg.resamples else cfg.low_threshold,
-                     **{k: doses[name].get(k) for k in ("prior", "changed_tokens", "edit_seeds")},
+                     **{k: doses[name].get(k) for k in ("prior", "changed_tokens", "edit_seeds", "non_word")},
                      "seeds": seeds, "metrics": values[name],
                      "delta": {m: training.compare(values[name][m], values["source"][m], False,
                                                   equivalence_margin * float(np.mean(values["source"][m])))

@@ -159,11 +159,26 @@ def _draw_stored(cand_ids, cand_logits, log_norm, u, original, config: EditConfi
     return samplers.draw(cand.long(), weights, u)
 
 
+def word_starts(editor: ToEditor, scores: Scores) -> np.ndarray:
+    """Per scored position: does the token begin a word? Its first non-space character is a
+    letter or digit and the character before that is not (from the tokenizer's offsets)."""
+    flags = []
+    for doc in editor.prepare(scores.texts, scores.keys):
+        text, starts = doc.text, np.zeros(len(doc.ids), dtype=bool)
+        for j, (a, b) in enumerate(doc.encoding.offsets):
+            c = a + len(text[a:b]) - len(text[a:b].lstrip())
+            starts[doc.field_start + j] = c < b and text[c].isalnum() and (c == 0 or not text[c - 1].isalnum())
+        flags.append(starts)
+    return np.concatenate(flags)[scores.positions] if flags else np.zeros(0, dtype=bool)
+
+
 @torch.inference_mode()
 def apply(editor: ToEditor, scores: Scores, config: EditConfig | None = None, *, seed: int = 0,
-          generation: int = 1, return_probs: bool = False) -> list[EditResult]:
+          generation: int = 1, return_probs: bool = False, allowed: np.ndarray | None = None) -> list[EditResult]:
     """Edit the scored texts with ``config`` (default: the editor's options), as
-    ``editor.edit_texts(texts, ids, seed=seed, generation=generation)`` would, from ``scores``."""
+    ``editor.edit_texts(texts, ids, seed=seed, generation=generation)`` would, from ``scores``.
+    ``allowed`` (a bool per scored position, e.g. :func:`word_starts`) limits the resampled
+    tokens to those positions: a rule beyond the paper's."""
     config = config or editor.options
     check_fits(config, scores.candidates)
     docs = editor.prepare(scores.texts, scores.keys, seed=seed, generation=generation)
@@ -183,6 +198,10 @@ def apply(editor: ToEditor, scores: Scores, config: EditConfig | None = None, *,
         gidx = torch.from_numpy(scores.positions).to(dev)
         p = torch.from_numpy(scores.probs).to(dev)
         high = editor._record(p, gidx, state)
+        if allowed is not None and high is not None:  # blocked positions: scored, never flagged
+            blocked = high & ~torch.from_numpy(np.asarray(allowed, dtype=bool)).to(dev)
+            state["flagged"][gidx[blocked]] = False
+            high = high & ~blocked
         if high is not None and bool(high.any()):
             rows = gidx[high]
             target = state["ids"][rows]
