@@ -402,6 +402,31 @@ def diff_html(source: str, edited: str, words: int = 70) -> tuple[str, int]:
 _WORD = re.compile(r"\w+")
 
 
+def _changed_spans(src: str, new: str, window: int = 64, sync: int = 4):
+    """``(old, new)`` text of each changed word span. Edits are sparse and local, so the diff
+    walks both texts and, at each difference, diffs a window of ``window`` pieces (difflib),
+    keeping the changes before the first run of ``sync`` equal pieces (a whole-document diff
+    is quadratic in its length)."""
+    a, b = _PIECE.findall(src), _PIECE.findall(new)
+    i = j = 0
+    while i < len(a) or j < len(b):
+        if i < len(a) and j < len(b) and a[i] == b[j]:
+            i, j = i + 1, j + 1
+            continue
+        wa, wb = a[i:i + window], b[j:j + window]
+        ops = difflib.SequenceMatcher(None, wa, wb, autojunk=False).get_opcodes()
+        last = len(ops) if i + window >= len(a) and j + window >= len(b) else None
+        for n, (op, i1, i2, j1, j2) in enumerate(ops):
+            if op == "equal" and i2 - i1 >= sync and n > 0:
+                last = n
+                break
+        for op, i1, i2, j1, j2 in ops[:last or len(ops)]:
+            if op in ("replace", "insert"):
+                yield "".join(wa[i1:i2]), "".join(wb[j1:j2])
+        end = ops[(last or len(ops)) - 1]
+        i, j = i + end[2], j + end[4]
+
+
 def non_word_share(sources: Sequence[str], edited: Sequence[str], vocabulary: set[str] | None = None,
                    shown: int = 8) -> dict:
     """How often an edit makes a word that does not exist: of the changed word spans (a
@@ -411,16 +436,12 @@ def non_word_share(sources: Sequence[str], edited: Sequence[str], vocabulary: se
         vocabulary = {w for text in sources for w in _WORD.findall(text)}
     spans, bad, examples_ = 0, 0, []
     for src, new in zip(sources, edited):
-        if src == new:
-            continue
-        a, b = _PIECE.findall(src), _PIECE.findall(new)
-        for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
-            if op in ("replace", "insert"):
-                spans += 1
-                if any(w not in vocabulary for w in _WORD.findall("".join(b[j1:j2]))):
-                    bad += 1
-                    if len(examples_) < shown:
-                        examples_.append(["".join(a[i1:i2]).strip(), "".join(b[j1:j2]).strip()])
+        for old_text, new_text in _changed_spans(src, new):
+            spans += 1
+            if any(w not in vocabulary for w in _WORD.findall(new_text)):
+                bad += 1
+                if len(examples_) < shown:
+                    examples_.append([old_text.strip(), new_text.strip()])
     return {"changed_spans": spans, "non_word_spans": bad, "share": bad / spans if spans else None,
             "examples": examples_}
 
