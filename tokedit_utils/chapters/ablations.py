@@ -150,7 +150,10 @@ def edit(editor: ToEditor, scores: stored.Scores, arm: dict, edit_seeds: dict[in
     allowed = stored.word_starts(editor, scores) if arm.get("only") == "word_starts" else None
     texts, totals, changed = {}, EditStats(), []
     for train_seed, edit_seed in edit_seeds.items():
-        results = stored.apply(editor, scores, config, seed=edit_seed, allowed=allowed)
+        try:
+            results = stored.apply(editor, scores, config, seed=edit_seed, allowed=allowed)
+        except stored.NotStored:  # e.g. a flat prior's nucleus: the forward pass, same draws
+            results = ToEditor(editor.model, editor.tokenizer, config).edit_texts(scores.texts, seed=edit_seed)
         texts[train_seed] = [r.text for r in results]
         totals.update(results)
         changed.append(sum(r.changed + r.dropped for r in results))

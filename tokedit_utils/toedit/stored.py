@@ -31,6 +31,10 @@ from .results import EditResult
 from .scoring import Layout, token_probabilities
 
 
+class NotStored(ValueError):
+    """The configuration needs more of the prior's distribution than the scores keep."""
+
+
 @dataclasses.dataclass
 class Scores:
     """One scoring pass over ``texts``, flat over the engine's layout of the documents.
@@ -130,7 +134,7 @@ def check_fits(config: EditConfig, candidates: int) -> None:
     if config.exclude_original and config.sampler != "top_k":
         raise ValueError(f"exclude_original with {config.sampler} renormalizes the row: edit with the forward pass")
     if config.sampler in ("top_k", "rejection") and config.k + int(config.exclude_original) > candidates:
-        raise ValueError(f"{config.sampler} with k = {config.k} needs more than the {candidates} stored candidates")
+        raise NotStored(f"{config.sampler} with k = {config.k} needs more than the {candidates} stored candidates")
 
 
 def _draw_stored(cand_ids, cand_logits, log_norm, u, original, config: EditConfig, dtype) -> torch.Tensor:
@@ -152,7 +156,7 @@ def _draw_stored(cand_ids, cand_logits, log_norm, u, original, config: EditConfi
         else:  # top_p: exact when the stored candidates hold the nucleus
             short = prob.sum(-1) < config.top_p
             if bool(short.any()):
-                raise ValueError(f"top_p = {config.top_p}: {int(short.sum())} flagged rows have less mass in "
+                raise NotStored(f"top_p = {config.top_p}: {int(short.sum())} flagged rows have less mass in "
                                  f"their {k_stored} stored candidates; store more or edit with the forward pass")
             before = prob.cumsum(-1) - prob
             cand, weights = cand_ids, prob * (before < config.top_p)
