@@ -751,8 +751,8 @@ def setup_summary(prior, documents: int, docs_per_domain, domains: Sequence[str]
     gpu = ", ".join(f"`{k} = {v!r}`" for k, v in gpu_overrides.items()) or "nothing"
     return (f"This run scores and edits {documents:,} training documents ({which}, {len(domains)} domains) "
             f"with {source} as the prior, on the {device.upper() if device != 'cpu' else 'CPU'} in {dtype}. "
-            f"The `gpu` profile runs the same cells on a CUDA GPU in bf16 with chapter 1's larger `gpu` teacher "
-            f"and sets {gpu}.")
+            f"The `gpu` profile runs the same cells on a CUDA GPU in bf16, with chapter 1's larger `gpu` teacher "
+            f"as the stand-in, and sets {gpu}.")
 
 
 def closing_summary(res: dict) -> str:
