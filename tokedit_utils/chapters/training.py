@@ -115,8 +115,10 @@ def _edits(editor: ToEditor, scores: stored.Scores, edit_seed_of: dict[int, int]
     totals = EditStats()
     for r in results.values():
         totals.update(r)
-    d = dose(totals)
-    d.update(tokens=d["tokens"] // max(len(results), 1), edit_seeds=list(edit_seed_of.values()),
+    d, n = dose(totals), max(len(results), 1)
+    # counts per edit (the mean over the edit seeds); the shares are over all of them
+    d.update(tokens=d["tokens"] // n, flagged=d["flagged"] // n, changed=d["changed"] // n,
+             edit_seeds=list(edit_seed_of.values()),
              changed_per_seed=[sum(x.changed for x in r) for r in results.values()])
     return results, d
 
@@ -154,8 +156,8 @@ def edit_pairs(editor: ToEditor, records, edit_seed_of: dict[int, int],
         results[s] = [{**rec, "response": x.text} for rec, x in zip(per_seed[s], r[s])]
         doses.append(d)
     d = {k: float(np.mean([x[k] for x in doses])) for k in ("flagged_share", "changed_share", "share_at_0.99")}
-    d.update(tokens=doses[0]["tokens"], flagged=sum(x["flagged"] for x in doses),
-             changed=sum(x["changed"] for x in doses), edit_seeds=list(edit_seed_of.values()),
+    d.update(tokens=doses[0]["tokens"], flagged=sum(x["flagged"] for x in doses) // len(doses),
+             changed=sum(x["changed"] for x in doses) // len(doses), edit_seeds=list(edit_seed_of.values()),
              changed_per_seed=[x["changed"] for x in doses])
     return results, d
 
