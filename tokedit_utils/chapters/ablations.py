@@ -272,8 +272,10 @@ def arms_table(arms_: dict):
     for name, a in arms_.items():
         d = a["delta"]
         rows.append({
-            "arm": name, "group": a["group"],
+            "arm": name, "group": a["group"], "prior": a.get("prior") or "",
             "threshold": None if a["config"] is None else round(a["threshold"], 6),
+            "non-word spans (%)": None if not a.get("non_word") or a["non_word"]["share"] is None
+            else round(100 * a["non_word"]["share"], 1),
             "flagged (%)": round(100 * a["flagged_share"], 2), "changed (%)": round(100 * a["changed_share"], 2),
             "paper": a["paper_row"] or "", "paper score": paper_score(a["paper_row"]) if a["paper_row"] else None,
             "domain PPL": round(float(np.mean(a["metrics"]["domain_ppl"])), 3),
