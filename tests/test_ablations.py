@@ -6,7 +6,7 @@ import pytest
 
 from tokedit_utils.chapters import ablations, training, verdicts
 from tokedit_utils.toolkit import models, stats
-from tokedit_utils.toedit import EditConfig, samplers
+from tokedit_utils.toedit import EditConfig, ToEditor, samplers, stored
 
 TEXTS = [
     "ABSENTEE, n.  A person with an income who has had the forethought to remove himself.",
@@ -69,6 +69,9 @@ def test_every_arm_reaches_the_engine(prior, probs, monkeypatch):
                 assert getattr(used, field) == value, (name, field)
         configs[name] = editor.options
     # no two arms run the same options, and the varied options are not the engine's defaults
+    # (the arm beyond the paper runs the 0.99 arm's options, on word-initial tokens only)
+    word = configs.pop(ablations.WORD_START_ARM)
+    assert word == configs[ablations.TOP_K_ARM] and specs[ablations.WORD_START_ARM]["only"] == "word_starts"
     assert len({repr(c) for c in configs.values()}) == len(configs)
     default = EditConfig()
     assert configs["top-p"].sampler == "top_p" and configs["top-p"].top_p == 0.7 != default.top_p
@@ -79,12 +82,30 @@ def test_every_arm_reaches_the_engine(prior, probs, monkeypatch):
 
 def test_edit_shares_count_deleted_tokens(prior, probs):
     arm = ablations.arms(_thresholds(probs))["delete p≤0.1"]
-    editor = ablations.make_editor(*prior, arm)
-    edited, dose = ablations.edit(editor, TEXTS, seed=0)
+    editor = ToEditor(*prior)
+    edited, dose = ablations.edit(editor, stored.score(editor, TEXTS), arm, {0: 0}, "toy")
     below = float((probs < arm["config"]["low_threshold"]).mean())
     assert dose["flagged_share"] == pytest.approx(below) and dose["changed_share"] == pytest.approx(below)
-    assert dose["resampled"] == 0 and dose["dropped"] > 0
-    assert sum(map(len, edited)) < sum(map(len, TEXTS))
+    assert dose["resampled"] == 0 and dose["dropped"] > 0 and dose["prior"] == "toy"
+    assert sum(map(len, edited[0])) < sum(map(len, TEXTS))
+
+
+def test_each_training_seed_edits_with_its_own_seed_from_one_pass(prior, probs):
+    """The arm's text for training seed s is the engine's edit with s's edit seed, and the
+    seeds' draws differ; the stored pass gives what a forward pass per seed would."""
+    arm = ablations.arms(_thresholds(probs))["resample p≥0.99"]
+    editor = ToEditor(*prior)
+    seeds = training.edit_seeds([0, 1, 2], [7, 8, 9])
+    edited, dose = ablations.edit(editor, stored.score(editor, TEXTS), arm, seeds, "toy")
+    forward = ablations.make_editor(*prior, arm)
+    for train_seed, edit_seed in seeds.items():
+        assert edited[train_seed] == [r.text for r in forward.edit_texts(TEXTS, seed=edit_seed)]
+    assert len({tuple(t) for t in edited.values()}) == 3
+    assert dose["edit_seeds"] == [7, 8, 9] and len(dose["changed_tokens"]) == 3
+    assert dose["threshold"] == arm["config"]["threshold"]
+    assert training.edit_seeds([0, 1], None) == {0: 0, 1: 1}
+    with pytest.raises(ValueError, match="one seed per training seed"):
+        training.edit_seeds([0, 1, 2], [0])
 
 
 def test_threshold_mapping(probs, monkeypatch):
@@ -107,6 +128,7 @@ def test_threshold_mapping(probs, monkeypatch):
 def _fake_arms(domain_ppl: dict, seeds=(0, 1, 2, 3)):
     specs = ablations.arms({"high": {0.99: 0.4, 0.999: 0.94}, "low": {t: t / 100 for t in ablations.PAPER_LOW}})
     doses = {n: {"flagged_share": 0.1, "changed_share": 0.05} for n in specs}
+    domain_ppl = {ablations.WORD_START_ARM: domain_ppl[ablations.TOP_K_ARM], **domain_ppl}
     runs = [{"arm": a, "seed": s, "metrics": {"domain_ppl": v[i], "general_ppl": 20.0 + v[i] / 100}}
             for a, v in domain_ppl.items() for i, s in enumerate(seeds)]
     return ablations.arm_results(runs, specs, doses, 0.01)

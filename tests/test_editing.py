@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tokedit_utils.chapters import editing
-from tokedit_utils.toedit import ToEditor
+from tokedit_utils.toedit import ToEditor, stored
 
 
 
@@ -70,7 +70,7 @@ def toy(tok, texts):
 
 
 def test_probabilities_match_the_engine_and_each_token_is_counted_once(gpt2, tok, texts):
-    scored = editing.score_tokens(gpt2, tok, texts, batch_size=7)
+    scored = editing.score_tokens(ToEditor(gpt2, tok, batch_size=7), texts)
     engine = ToEditor(gpt2, tok, batch_size=5).score_texts(texts)
     lengths = [len(ids) for ids in tok(texts)["input_ids"]]
     assert max(lengths) > 3 * 64  # windowed documents are included
@@ -97,7 +97,7 @@ def test_interval_table_sums_to_100_percent():
 
 
 def test_change_probability_is_the_top_k_rule(toy, tok, texts):
-    scored = editing.score_tokens(toy, tok, texts, k=8, beta=1.5)
+    scored = editing.score_tokens(ToEditor(toy, tok), texts, k=8, beta=1.5)
     ids = tok(texts[3])["input_ids"]
     table = toy.table.double()
     special = set(tok.all_special_ids)
@@ -113,7 +113,7 @@ def test_change_probability_is_the_top_k_rule(toy, tok, texts):
 
 
 def test_expected_changes_match_a_monte_carlo_of_the_engine(toy, tok, texts):
-    scored = editing.score_tokens(toy, tok, texts)
+    scored = editing.score_tokens(ToEditor(toy, tok), texts)
     probs, change = scored.flat()
     threshold = editing.flag_matched_threshold(probs, 0.3)
     flag = probs >= threshold
@@ -130,8 +130,28 @@ def test_expected_changes_match_a_monte_carlo_of_the_engine(toy, tok, texts):
     assert abs(mean - expected) < 4 * sd / np.sqrt(seeds), (mean, expected, sd)
     assert np.std(measured, ddof=1) == pytest.approx(sd, rel=0.35)
     # and a wrong temperature would have been told apart
-    wrong, _ = editing.expected_changes(editing.score_tokens(toy, tok, texts, beta=1.0).flat()[1][flag])
+    wrong, _ = editing.expected_changes(editing.score_tokens(ToEditor(toy, tok), texts, beta=1.0).flat()[1][flag])
     assert abs(mean - wrong) > 4 * sd / np.sqrt(seeds)
+
+
+def test_stored_scores_edit_at_any_threshold_as_the_engine(toy, tok, texts):
+    editor = ToEditor(toy, tok)
+    scored = editing.score_tokens(editor, texts)
+    for threshold in (0.5, 0.9):
+        editor.threshold = threshold
+        expected = editor.edit_texts(texts, seed=2)
+        got = stored.apply(editor, scored.stored, seed=2)
+        assert sum(r.changed for r in got) > 0
+        assert [r.text for r in got] == [r.text for r in expected]
+
+
+def test_non_word_share_counts_spans_that_make_unknown_words():
+    sources = ["The knight rode home.", "Hence the proof is done."]
+    edited = ["The knigjt rode back.", "Hence the proof is done."]  # one invented word, one real
+    res = editing.non_word_share(sources, edited, vocabulary={"The", "knight", "rode", "home", "back"})
+    assert (res["changed_spans"], res["non_word_spans"]) == (2, 1) and res["share"] == 0.5
+    assert res["examples"] == [["knight", "knigjt"]]
+    assert editing.non_word_share(sources, sources)["share"] is None  # nothing changed
 
 
 def test_dose_and_flag_matched_thresholds():

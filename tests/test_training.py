@@ -58,19 +58,25 @@ def test_collator_masks_prompt_tokens_out_of_the_loss(tokenizer, model):
 def test_edited_sft_record_keeps_its_prompt_byte_for_byte(tokenizer, model):
     records = _records()
     editor = training.make_editor(model, tokenizer, threshold=0.0)  # every response token is resampled
-    edited, dose = training.edit_pairs(editor, records, seed=0)
+    by_seed, dose = training.edit_pairs(editor, records, {0: 0, 1: 5})
+    edited = by_seed[0]
     assert [r["prompt"].encode() for r in edited] == [r["prompt"].encode() for r in records]
     assert [r["id"] for r in edited] == [r["id"] for r in records]
     assert sum(e["response"] != r["response"] for e, r in zip(edited, records)) >= len(records) // 2
     assert dose["flagged_share"] == 1.0 and 0 < dose["changed_share"] <= 1.0
-    again, _ = training.edit_pairs(editor, records, seed=0)
-    assert again == edited  # seeded per pair
+    assert dose["edit_seeds"] == [0, 5] and by_seed[1] != edited  # each training seed its own draws
+    # the stored pass edits as the engine's forward pass does, seeded per pair
+    forward, _ = editor.edit_records(records, text_field="response", prompt_field="prompt", seed=5)
+    assert by_seed[1] == forward
+    again, _ = training.edit_pairs(editor, by_seed, {0: 0, 1: 5}, generation=2)  # each seed's own pairs
+    assert again[0] == editor.edit_records(edited, text_field="response", prompt_field="prompt", seed=0,
+                                           generation=2)[0]
 
 
 def test_paired_arms_see_identical_data_order(tokenizer, model):
     records = _records(12)
     editor = training.make_editor(model, tokenizer, threshold=0.0)
-    edited, _ = training.edit_pairs(editor, records, seed=0)
+    edited = training.edit_pairs(editor, records, {0: 0})[0][0]
     arms = {"source": sft.encode(records, tokenizer, 64), "edited": sft.encode(edited, tokenizer, 64)}
 
     def prompts_seen(ds, seed):
@@ -190,5 +196,9 @@ def test_threshold_comes_from_the_profile_or_chapter_4(tmp_path, monkeypatch):
     (stage / "results.json").write_text('{"dose_matched_threshold": 0.41, "flag_matched_threshold": 0.2}')
     assert training.resolve_threshold("dose_matched", "toy")[0] == 0.41
     assert training.resolve_threshold("flag_matched", "toy")[0] == 0.2
+    # chapter 4 with a pretrained prior: the stand-in's thresholds are the teacher's
+    (stage / "results.json").write_text('{"dose_matched_threshold": 0.99, "stand_in": '
+                                        '{"dose_matched_threshold": 0.6, "flag_matched_threshold": 0.3}}')
+    assert training.resolve_threshold("dose_matched", "toy")[0] == 0.6
     with pytest.raises(ValueError):
         training.resolve_threshold("0.5", "toy")

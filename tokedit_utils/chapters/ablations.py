@@ -27,9 +27,9 @@ from typing import Sequence
 
 import numpy as np
 
-from . import training
+from . import editing, training
 from ..toolkit import stats
-from ..toedit import EditConfig, EditStats, ToEditor
+from ..toedit import EditConfig, EditStats, ToEditor, stored
 
 # ---------------------------------------------------------------------- the paper's numbers
 #: Table 5 (v3; the p ≤ 0.001 row only in v1): OLMo-1B biomedicine, accuracy on
@@ -118,10 +118,14 @@ def arms(thresholds: dict, top_p: float = 0.9, large_k: int = 64) -> dict[str, d
         strategy="resample_high", threshold=t99, sampler="rejection")}
     out[f"k = {large_k}"] = {"group": "candidates", "paper_row": f"k = {large_k}", "config": dict(
         strategy="resample_high", threshold=t99, sampler="top_k", k=large_k, beta=training.PAPER_BETA)}
+    # beyond the paper: the 0.99 arm, but a token inside a word is never resampled
+    out[WORD_START_ARM] = {"group": "beyond the paper", "paper_row": None, "only": "word_starts",
+                           "config": dict(out[TOP_K_ARM]["config"])}
     return out
 
 
 TOP_K_ARM = "resample p≥0.99"  # the top-k (k = 8) arm of Tables 7 and 8
+WORD_START_ARM = "word starts p≥0.99"
 TOP_K_PAPER = {"top-k": TOP_K_ARM, "k = 8": TOP_K_ARM}
 
 
@@ -134,14 +138,33 @@ def make_editor(model, tokenizer, arm: dict) -> ToEditor:
     return ToEditor(model, tokenizer, config=edit_config(arm))
 
 
-def edit(editor: ToEditor, texts: Sequence[str], seed: int) -> tuple[list[str], dict]:
-    """Edited texts and their shares: *flagged* = resampled or deleted positions, *changed* =
-    positions whose token differs (a deleted token counts as changed)."""
-    results = editor.edit_texts(list(texts), seed=seed)
-    d = EditStats().update(results).to_dict()
+def edit(editor: ToEditor, scores: stored.Scores, arm: dict, edit_seeds: dict[int, int],
+         prior: str, vocabulary: set[str] | None = None) -> tuple[dict[int, list[str]], dict]:
+    """The arm's edit of the scored texts from the one stored scoring pass, once per training
+    seed with that seed's edit seed (``{training seed: edit seed}``, the same for every arm),
+    and its shares over all draws: *flagged* = resampled or deleted positions, *changed* =
+    positions whose token differs (a deleted token counts as changed). An arm with ``"only":
+    "word_starts"`` resamples only tokens that begin a word; the non-word share (chapter 4)
+    of each arm's first seed is measured against ``vocabulary`` (default: the scored texts')."""
+    config = edit_config(arm)
+    allowed = stored.word_starts(editor, scores) if arm.get("only") == "word_starts" else None
+    texts, totals, changed = {}, EditStats(), []
+    for train_seed, edit_seed in edit_seeds.items():
+        try:
+            results = stored.apply(editor, scores, config, seed=edit_seed, allowed=allowed)
+        except stored.NotStored:  # e.g. a flat prior's nucleus: the forward pass, same draws
+            results = ToEditor(editor.model, editor.tokenizer, config).edit_texts(scores.texts, seed=edit_seed)
+        texts[train_seed] = [r.text for r in results]
+        totals.update(results)
+        changed.append(sum(r.changed + r.dropped for r in results))
+    first = texts[next(iter(texts))]
+    non_word = editing.non_word_share(scores.texts, first, vocabulary) if config.resamples else None
+    d = totals.to_dict()
     scored = max(d["scored"], 1)
-    return [r.text for r in results], {
-        "tokens": d["scored"], "resampled": d["flagged"], "dropped": d["dropped"],
+    return texts, {
+        "prior": prior, "threshold": config.threshold if config.resamples else config.low_threshold,
+        "tokens": d["scored"] // len(edit_seeds), "resampled": d["flagged"], "dropped": d["dropped"],
+        "changed_tokens": changed, "edit_seeds": list(edit_seeds.values()), "non_word": non_word,
         "flagged_share": (d["flagged"] + d["dropped"]) / scored,
         "changed_share": (d["changed"] + d["dropped"]) / scored}
 
@@ -162,9 +185,10 @@ def arm_results(runs: list[dict], arm_specs: dict, doses: dict, equivalence_marg
     for name, spec in arm_specs.items():
         cfg = edit_config(spec)
         out[name] = {**spec, "strategy": cfg.strategy, "sampler": cfg.sampler if cfg.resamples else None,
-                     "threshold": cfg.threshold if cfg.resamples else cfg.low_threshold,
                      "k": cfg.k if cfg.resamples and cfg.sampler != "top_p" else None,
                      "flagged_share": doses[name]["flagged_share"], "changed_share": doses[name]["changed_share"],
+                     "threshold": cfg.threshold if cfg.resamples else cfg.low_threshold,
+                     **{k: doses[name].get(k) for k in ("prior", "changed_tokens", "edit_seeds", "non_word")},
                      "seeds": seeds, "metrics": values[name],
                      "delta": {m: training.compare(values[name][m], values["source"][m], False,
                                                   equivalence_margin * float(np.mean(values["source"][m])))
@@ -248,8 +272,10 @@ def arms_table(arms_: dict):
     for name, a in arms_.items():
         d = a["delta"]
         rows.append({
-            "arm": name, "group": a["group"],
+            "arm": name, "group": a["group"], "prior": a.get("prior") or "",
             "threshold": None if a["config"] is None else round(a["threshold"], 6),
+            "non-word spans (%)": None if not a.get("non_word") or a["non_word"]["share"] is None
+            else round(100 * a["non_word"]["share"], 1),
             "flagged (%)": round(100 * a["flagged_share"], 2), "changed (%)": round(100 * a["changed_share"], 2),
             "paper": a["paper_row"] or "", "paper score": paper_score(a["paper_row"]) if a["paper_row"] else None,
             "domain PPL": round(float(np.mean(a["metrics"]["domain_ppl"])), 3),

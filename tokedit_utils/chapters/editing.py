@@ -11,13 +11,14 @@ the prior's top-k candidates with weights ``p_j**(1/beta)`` (k = 8, beta = 1.5; 
 tokens and ids beyond the tokenizer never drawn). So a flagged position changes with
 probability ``q_i = 1 - w(x_i)``, where ``w(x_i)`` is the original token's weight (1 when
 the original is not among the candidates). :func:`score_tokens` computes ``P_i`` and
-``q_i`` for every scored position in one forward pass, with the engine's documented
-windows; the expected number of changes at a threshold is then ``sum(q_i, P_i >= t)``, its
-sampling variance ``sum(q_i (1 - q_i))`` (independent draws per position).
+``q_i`` for every scored position from the engine's own forward pass (its stored
+scores, which then edit at any threshold without a second pass); the expected number
+of changes at a threshold is then ``sum(q_i, P_i >= t)``, its sampling variance ``sum(q_i (1 - q_i))`` (independent draws per position).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import html
 import math
@@ -26,9 +27,8 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-import torch
 
-from ..toedit import token_probabilities, token_probability_histogram, windows
+from ..toedit import stored, token_probability_histogram
 from ..toedit.results import TABLE6_EDGES
 
 # --------------------------------------------------------------------------- the paper's numbers
@@ -69,10 +69,12 @@ def paper_table15_shares() -> list[float]:
 class ScoredTokens:
     """Per document: ``probs[d][i] = P(x_i | x_<i)`` and ``change[d][i] = q_i``, the
     probability that the top-k sampler replaces token i if it is flagged (NaN where the
-    engine scores nothing: the first position and special tokens)."""
+    engine scores nothing: the first position and special tokens); ``stored``: the
+    engine's stored pass they come from, which edits at any threshold without another."""
 
     probs: list[np.ndarray]
     change: list[np.ndarray]
+    stored: stored.Scores | None = None
 
     def flat(self) -> tuple[np.ndarray, np.ndarray]:
         p = np.concatenate(self.probs) if self.probs else np.zeros(0)
@@ -85,85 +87,13 @@ class ScoredTokens:
         return int(sum((~np.isnan(p)).sum() for p in self.probs))
 
 
-@torch.inference_mode()
-def score_tokens(model, tokenizer, texts: Sequence[str], *, k: int = PAPER_K, beta: float = PAPER_BETA,
-                 context: int | None = None, stride: int | None = None, batch_size: int = 32) -> ScoredTokens:
-    """``P_i`` and the change probability ``q_i`` of every token, in one forward pass.
-
-    Windows (the engine's own :func:`toedit.windows`), special tokens and probabilities
-    follow the engine's documented rules (a test
-    checks ``P_i`` against :meth:`ToEditor.score_texts`); ``q_i`` is the expectation of
-    the engine's top-k sampler (module docstring).
-    """
-    device = next(model.parameters()).device
-    cfg = model.config
-    model_ctx = getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None) or 1024
-    context = int(min(context, model_ctx) if context else model_ctx)
-    stride = int(stride or max(context // 2, 1))
-    special = sorted(set(tokenizer.all_special_ids))
-    vocab = len(tokenizer)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    encoded = [np.asarray(ids, dtype=np.int64) for ids in
-               tokenizer(list(texts), add_special_tokens=True, verbose=False)["input_ids"]]
-    is_special = np.zeros(max(vocab, max(special, default=0) + 1, model.config.vocab_size), dtype=bool)
-    is_special[special] = True
-    probs = [np.full(len(ids), np.nan, dtype=np.float32) for ids in encoded]
-    change = [np.full(len(ids), np.nan, dtype=np.float32) for ids in encoded]
-    todo = [(d, s, e, f) for d, ids in enumerate(encoded) for s, e, f in windows(len(ids), context, stride)]
-    # similar lengths and first scored offsets together: less padding, fewer logits to compute
-    todo.sort(key=lambda w: (w[2] - w[1], w[3] - w[1]), reverse=True)
-    for b in range(0, len(todo), batch_size):
-        batch = todo[b:b + batch_size]
-        width = max(e - s for _, s, e, _ in batch)
-        inp = np.full((len(batch), width), pad, dtype=np.int64)
-        att = np.zeros((len(batch), width), dtype=np.int64)
-        rows, cols, spans = [], [], []
-        for row, (d, s, e, f) in enumerate(batch):
-            inp[row, :e - s] = encoded[d][s:e]
-            att[row, :e - s] = 1
-            pos = np.arange(f, e)
-            pos = pos[~is_special[encoded[d][pos]]]  # the logit at column pos-1-s predicts token pos
-            rows.append(np.full(len(pos), row))
-            cols.append(pos - 1 - s)
-            spans.append((d, pos))
-        rows, cols = np.concatenate(rows), np.concatenate(cols)
-        if not len(rows):
-            continue
-        first = int(cols.min())  # logits are needed only from this column on
-        logits = _logits(model, torch.from_numpy(inp).to(device), torch.from_numpy(att).to(device), width - first)
-        kept = logits[torch.from_numpy(rows).to(device), torch.from_numpy(cols - first).to(device)]
-        target = torch.from_numpy(inp[rows, cols + 1]).to(device)
-        p = token_probabilities(kept, target).cpu().numpy()
-        q = _change_probability(kept, target, special, vocab, k, beta).cpu().numpy()
-        at = 0
-        for d, pos in spans:
-            probs[d][pos], change[d][pos] = p[at:at + len(pos)], q[at:at + len(pos)]
-            at += len(pos)
-    return ScoredTokens(probs, change)
-
-
-def _logits(model, inp, att, keep: int) -> torch.Tensor:
-    """Logits of the last ``keep`` columns (all of them for a model without ``logits_to_keep``)."""
-    try:
-        out = model(input_ids=inp, attention_mask=att, logits_to_keep=keep).logits
-        if out.dim() == 3 and tuple(out.shape[:2]) == (inp.shape[0], keep):
-            return out
-    except (TypeError, ValueError, IndexError):  # a model that takes no (integer) logits_to_keep
-        pass
-    return model(input_ids=inp, attention_mask=att).logits[:, inp.shape[1] - keep:]
-
-
-def _change_probability(logits, target, special, vocab, k, beta) -> torch.Tensor:
-    """1 - (the original token's weight among the top-k candidates, weights p^(1/beta))."""
-    logits = logits.to(torch.float32, copy=True)
-    if special:
-        logits[:, torch.tensor(special, device=logits.device)] = -math.inf
-    if logits.shape[1] > vocab:
-        logits[:, vocab:] = -math.inf
-    vals, cand = logits.topk(min(k, logits.shape[1]), dim=-1)
-    weights = torch.softmax(vals.double() / beta, dim=-1)
-    keep = (weights * (cand == target[:, None])).sum(-1)
-    return (1.0 - keep).clamp_(0.0, 1.0)
+def score_tokens(editor, texts: Sequence[str], ids: Sequence | None = None, *, k: int = PAPER_K,
+                 beta: float = PAPER_BETA) -> ScoredTokens:
+    """``P_i`` and the change probability ``q_i`` of every token, from the engine's own
+    forward pass (:func:`toedit.stored.score`: its windows, special tokens and
+    probabilities); ``q_i`` is the expectation of its top-k sampler (module docstring)."""
+    scores = stored.score(editor, texts, ids, candidates=k)
+    return ScoredTokens(scores.per_document(), scores.per_document(scores.change_probability(k, beta)), scores)
 
 
 # --------------------------------------------------------------------------- distributions
@@ -469,6 +399,108 @@ def diff_html(source: str, edited: str, words: int = 70) -> tuple[str, int]:
     return "".join(out).replace("\n", "<br>"), shown
 
 
+_WORD = re.compile(r"\w+")
+
+
+def _changed_spans(src: str, new: str, window: int = 64, sync: int = 4):
+    """``(old, new)`` text of each changed word span. Edits are sparse and local, so the diff
+    walks both texts and, at each difference, diffs a window of ``window`` pieces (difflib),
+    keeping the changes before the first run of ``sync`` equal pieces (a whole-document diff
+    is quadratic in its length)."""
+    a, b = _PIECE.findall(src), _PIECE.findall(new)
+    i = j = 0
+    while i < len(a) or j < len(b):
+        if i < len(a) and j < len(b) and a[i] == b[j]:
+            i, j = i + 1, j + 1
+            continue
+        wa, wb = a[i:i + window], b[j:j + window]
+        ops = difflib.SequenceMatcher(None, wa, wb, autojunk=False).get_opcodes()
+        last = len(ops) if i + window >= len(a) and j + window >= len(b) else None
+        for n, (op, i1, i2, j1, j2) in enumerate(ops):
+            if op == "equal" and i2 - i1 >= sync and n > 0:
+                last = n
+                break
+        for op, i1, i2, j1, j2 in ops[:last or len(ops)]:
+            if op in ("replace", "insert"):
+                yield "".join(wa[i1:i2]), "".join(wb[j1:j2])
+        end = ops[(last or len(ops)) - 1]
+        i, j = i + end[2], j + end[4]
+
+
+def non_word_share(sources: Sequence[str], edited: Sequence[str], vocabulary: set[str] | None = None,
+                   shown: int = 8) -> dict:
+    """How often an edit makes a word that does not exist: of the changed word spans (a
+    word-level diff of each source against its edit), the share whose new text holds a
+    word absent from ``vocabulary`` (default: every word of ``sources``), with examples."""
+    if vocabulary is None:
+        vocabulary = {w for text in sources for w in _WORD.findall(text)}
+    spans, bad, examples_ = 0, 0, []
+    for src, new in zip(sources, edited):
+        for old_text, new_text in _changed_spans(src, new):
+            spans += 1
+            if any(w not in vocabulary for w in _WORD.findall(new_text)):
+                bad += 1
+                if len(examples_) < shown:
+                    examples_.append([old_text.strip(), new_text.strip()])
+    return {"changed_spans": spans, "non_word_spans": bad, "share": bad / spans if spans else None,
+            "examples": examples_}
+
+
+def words(texts: Sequence[str]) -> set[str]:
+    """The vocabulary of a corpus: every word (``\\w+``) of ``texts``."""
+    return {w for text in texts for w in _WORD.findall(text)}
+
+
+def stand_in(editor, texts: Sequence[str], ids: Sequence, *, seed: int, vocabulary: set[str],
+             scored: ScoredTokens | None = None, k: int = PAPER_K, beta: float = PAPER_BETA) -> dict:
+    """What a weak prior does: ``editor``'s prior (chapter 1's teacher) scores ``texts`` once
+    (or ``scored`` is its scoring already), flags little at the paper's 0.99, and edits at its
+    dose-matched threshold; its shares, thresholds and non-word share."""
+    scored = scored or score_tokens(editor, texts, ids, k=k, beta=beta)
+    probs, change = scored.flat()
+    dose_matched = dose_matched_threshold(probs, change)
+    config = dataclasses.replace(editor.options, threshold=dose_matched)
+    edited = stored.apply(editor, scored.stored, config, seed=seed)
+    flagged, changed = sum(r.flagged for r in edited), sum(r.changed for r in edited)
+    return {"prior": "teacher", "pretrained": False, "scored_tokens": len(probs),
+            "share_at_least": {f"{t:g}": share_at_least(probs, t) for t in (0.5, 0.9, 0.99)},
+            "dose_matched_threshold": dose_matched, "flag_matched_threshold": flag_matched_threshold(probs),
+            "threshold": dose_matched, "flagged_share": flagged / max(len(probs), 1),
+            "changed_share": changed / max(len(probs), 1),
+            "non_word": non_word_share(texts, [r.text for r in edited], vocabulary)}
+
+
+def prior_table(res: dict):
+    """The chapter's prior beside the stand-in: thresholds, doses and the non-word share."""
+    import pandas as pd
+
+    rows = {}
+    for name, r in (("prior", res), ("stand_in", res["stand_in"])):
+        rows[r["edit_prior"] if name == "prior" else r["prior"]] = {
+            "P ≥ 0.99 (%)": 100 * r["share_at_least"]["0.99"], "threshold": r["edit_threshold"]
+            if name == "prior" else r["threshold"], "flagged (%)": 100 * r["flagged_share"],
+            "changed (%)": 100 * r["changed_share"], "changed spans": r["non_word"]["changed_spans"],
+            "non-word spans (%)": None if r["non_word"]["share"] is None else 100 * r["non_word"]["share"]}
+    return pd.DataFrame(rows).T
+
+
+def prior_summary(res: dict) -> str:
+    """The two priors side by side, in words, with examples of invented words."""
+    ours, weak = res["non_word"], res["stand_in"]["non_word"]
+    shown = ", ".join(f"“{a}” → “{b}”" for a, b in ours["examples"][:5]) or "none"
+    return (
+        f"**Which prior.** `{res['edit_prior']}` puts {_pct(res['share_at_least']['0.99'], 2)} of the tokens at "
+        f"P ≥ 0.99; chapter 1's teacher, trained here on a few hundred thousand tokens, puts "
+        f"{_pct(res['stand_in']['share_at_least']['0.99'], 2)} there, so as a stand-in it edits at its "
+        f"dose-matched threshold {res['stand_in']['threshold']:.4f}. "
+        f"**Invented words.** Of the word spans an edit changed, {_pct(ours['share'])} "
+        f"({ours['non_word_spans']:,} of {ours['changed_spans']:,}) produce a word that appears nowhere in "
+        f"the corpus with `{res['edit_prior']}`, and {_pct(weak['share'])} ({weak['non_word_spans']:,} of "
+        f"{weak['changed_spans']:,}) with the teacher. Examples: {shown}. The tokens a prior is surest of are "
+        f"often the middle of a word or a name, and resampling one of them changes the word; the paper does "
+        f"not discuss this.")
+
+
 def examples_html(rows: Sequence[dict]) -> str:
     """An HTML table of edited passages (``domain``, ``changed``, ``html``), like the
     paper's Table 12: deletions struck through in red, insertions in green."""
@@ -719,14 +751,13 @@ def setup_summary(prior, documents: int, docs_per_domain, domains: Sequence[str]
     gpu = ", ".join(f"`{k} = {v!r}`" for k, v in gpu_overrides.items()) or "nothing"
     return (f"This run scores and edits {documents:,} training documents ({which}, {len(domains)} domains) "
             f"with {source} as the prior, on the {device.upper() if device != 'cpu' else 'CPU'} in {dtype}. "
-            f"The `gpu` profile runs the same cells on a CUDA GPU in bf16 with chapter 1's larger `gpu` teacher "
-            f"and sets {gpu}.")
+            f"The `gpu` profile runs the same cells on a CUDA GPU in bf16, with chapter 1's larger `gpu` teacher "
+            f"as the stand-in, and sets {gpu}.")
 
 
 def closing_summary(res: dict) -> str:
     verdicts = "; ".join(f"{c['statement'].split(' (')[0].rstrip('.')}: **{c['verdict']}** "
                          f"(ours {c['ours']}; paper {c['paper']})" for c in res["claims"].values())
     return (f"Claims of the paper, on our numbers: {verdicts}. "
-            f"Chapters 6 and 7 read the dose-matched threshold ({res['dose_matched_threshold']:.4f}), the "
-            f"flag-matched one ({res['flag_matched_threshold']:.4f}) and the edited corpora from this chapter's "
-            f"results. The chapter ran in {res['seconds']:.0f} seconds.")
+            f"Chapters 6 and 7 read the edited corpora and the stand-in's dose-matched threshold "
+            f"({res['stand_in']['dose_matched_threshold']:.4f}) from this chapter's results. The chapter ran in {res['seconds']:.0f} seconds.")

@@ -36,7 +36,7 @@ import datasets
 import numpy as np
 
 from ..toolkit import models, paths, stats, trainer
-from ..toedit import EditStats, ToEditor
+from ..toedit import EditStats, ToEditor, stored
 
 # ---------------------------------------------------------------------- the paper's numbers
 #: Table 2: OLMo-1B pre-trained from scratch, average 0-shot accuracy over 8 tasks (source, ToEdit).
@@ -71,15 +71,26 @@ def paper_deltas() -> dict:
 def resolve_threshold(setting, profile: str) -> tuple[float, str]:
     """The editing threshold and where it came from.
 
-    ``setting`` is a number, or ``"dose_matched"`` / ``"flag_matched"``: the threshold chapter 4
-    found to edit about the paper's share of tokens (read from its ``results.json``).
+    ``setting`` is a number, or ``"dose_matched"`` / ``"flag_matched"``: the threshold at which
+    chapter 4 found the stand-in prior (chapter 1's teacher) to edit about the paper's share of
+    tokens (read from its ``results.json``).
     """
     if isinstance(setting, (int, float)) and not isinstance(setting, bool):
         return float(setting), "set by the profile"
     if setting in ("dose_matched", "flag_matched"):
-        value = paths.read_results(profile, "04_editing")[f"{setting}_threshold"]
+        res = paths.read_results(profile, "04_editing")
+        value = res.get("stand_in", res)[f"{setting}_threshold"]
         return float(value), f"chapter 4's {setting.replace('_', '-')} threshold"
     raise ValueError(f"edit_threshold must be a number, 'dose_matched' or 'flag_matched', not {setting!r}")
+
+
+def edit_seeds(seeds: Sequence[int], edit_seeds: Sequence[int] | None) -> dict[int, int]:
+    """``{training seed: edit seed}``: each training seed trains on text edited with its own
+    draws, the same for every arm (paired); ``None`` uses the training seeds themselves."""
+    edit_seeds = list(seeds if edit_seeds is None else edit_seeds)
+    if len(edit_seeds) != len(seeds):
+        raise ValueError(f"edit_seeds needs one seed per training seed ({len(seeds)}), got {edit_seeds}")
+    return dict(zip(seeds, edit_seeds))
 
 
 def make_editor(model, tokenizer, threshold: float, **options) -> ToEditor:
@@ -97,21 +108,58 @@ def dose(edit_stats: EditStats) -> dict:
             "share_at_0.99": float(fine[-1] / fine.sum()) if fine.sum() else 0.0}
 
 
-def edit_texts(editor: ToEditor, texts: Sequence[str], seed: int, generation: int = 1) -> tuple[list[str], dict]:
-    """Edited texts (each document seeded by its source text's hash) and their :func:`dose`."""
-    results = editor.edit_texts(list(texts), seed=seed, generation=generation)
-    return [r.text for r in results], dose(EditStats().update(results))
+def _edits(editor: ToEditor, scores: stored.Scores, edit_seed_of: dict[int, int], generation: int):
+    """``({training seed: results}, dose)``: one edit per training seed with its edit seed,
+    from one stored scoring pass; the dose over all of them, with the changed tokens per seed."""
+    results = {s: stored.apply(editor, scores, seed=e, generation=generation) for s, e in edit_seed_of.items()}
+    totals = EditStats()
+    for r in results.values():
+        totals.update(r)
+    d, n = dose(totals), max(len(results), 1)
+    # counts per edit (the mean over the edit seeds); the shares are over all of them
+    d.update(tokens=d["tokens"] // n, flagged=d["flagged"] // n, changed=d["changed"] // n,
+             edit_seeds=list(edit_seed_of.values()),
+             changed_per_seed=[sum(x.changed for x in r) for r in results.values()])
+    return results, d
 
 
-def edit_pairs(editor: ToEditor, records: Sequence[dict], seed: int, generation: int = 1) -> tuple[list[dict], dict]:
-    """Instruction pairs with the response edited and everything else (the prompt) copied.
+def edit_texts(editor: ToEditor, texts: Sequence[str], edit_seed_of: dict[int, int],
+               generation: int = 1) -> tuple[dict[int, list[str]], dict]:
+    """``texts`` edited once per training seed with its own edit seed (``{training seed: edit
+    seed}``, see :func:`edit_seeds`), all from one scoring pass (each document seeded by its
+    text's hash), and their :func:`dose`."""
+    scores = stored.score(editor, list(texts), candidates=editor.k)
+    results, d = _edits(editor, scores, edit_seed_of, generation)
+    return {s: [x.text for x in r] for s, r in results.items()}, d
+
+
+def edit_pairs(editor: ToEditor, records, edit_seed_of: dict[int, int],
+               generation: int = 1) -> tuple[dict[int, list[dict]], dict]:
+    """Instruction pairs with the response edited and everything else (the prompt) copied, per
+    training seed with its edit seed. ``records``: one list for every seed (scored once), or
+    ``{training seed: list}`` (an earlier generation: each seed's own pairs, scored apiece).
 
     The response is scored alone, as the official SFT script does; each pair is seeded by its
     id, so generation g+1 of a pair is drawn from its own stream.
     """
-    edited, results = editor.edit_records(list(records), text_field="response", prompt_field="prompt",
-                                           id_field="id", seed=seed, generation=generation)
-    return edited, dose(EditStats().update(results))
+    def scored(recs):
+        return stored.score(editor, [r["response"] for r in recs], [r["id"] for r in recs], candidates=editor.k)
+
+    if isinstance(records, dict):
+        per_seed, scores_of = records, lambda s: scored(records[s])
+    else:
+        per_seed, shared = {s: list(records) for s in edit_seed_of}, scored(list(records))
+        scores_of = lambda s: shared  # noqa: E731
+    results, doses = {}, []
+    for s, e in edit_seed_of.items():
+        r, d = _edits(editor, scores_of(s), {s: e}, generation)
+        results[s] = [{**rec, "response": x.text} for rec, x in zip(per_seed[s], r[s])]
+        doses.append(d)
+    d = {k: float(np.mean([x[k] for x in doses])) for k in ("flagged_share", "changed_share", "share_at_0.99")}
+    d.update(tokens=doses[0]["tokens"], flagged=sum(x["flagged"] for x in doses) // len(doses),
+             changed=sum(x["changed"] for x in doses) // len(doses), edit_seeds=list(edit_seed_of.values()),
+             changed_per_seed=[x["changed"] for x in doses])
+    return results, d
 
 
 # ---------------------------------------------------------------------- paired training data

