@@ -149,7 +149,7 @@ def test_claim_9_verdicts_follow_the_numbers():
         arms[name]["changed_tokens"] = count
     assert ablations.matched_pair(arms) == ("resample p≥0.99", "delete p≤0.1")
     # the verdict page reads exactly these keys for claim 9
-    keys = {key for number, _, refs in verdicts.PAPER_CLAIMS if number == 9 for _, key in refs}
+    keys = {key for number, *_, refs in verdicts.PAPER_CLAIMS if number == 9 for _, key in refs}
     assert keys == set(claims)
 
 

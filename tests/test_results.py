@@ -24,6 +24,7 @@ def test_every_claim_has_a_valid_verdict(smoke):
         for name, claim in results.get("claims", {}).items():
             assert claim["verdict"] in stats.VERDICTS, (stem, name)
             assert claim["statement"] and claim["ours"] and claim["paper"], (stem, name)
+            assert claim["metric"] and claim["contradicted_by"], (stem, name)
 
 
 def test_corpora_chapter(smoke):

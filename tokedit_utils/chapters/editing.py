@@ -42,14 +42,14 @@ PAPER_TABLE6_TOKENS = (388_626_330, 90_716_809, 60_477_872, 49_278_266, 42_558_5
 #: Fig. 5 (Dolma sample, Qwen-0.5B-Instruct): "75% is under 0.6 probability".
 PAPER_Q75 = 0.6
 #: Table 15 (Natural Instructions, 4,671,834 tokens): tokens with P > 0.99 in generations
-#: 1 (the source), 2 and 3, and the digest's fit f1 = 0.125, eta = 0.94.
+#: 1 (the source), 2 and 3, and their geometric fit f1 = 0.125, eta = 0.94.
 PAPER_TABLE15_FLAGGED = (584_103, 549_519, 517_433)
 PAPER_TABLE15_TOKENS = 4_671_834
 PAPER_FLAGGED_SHARE = 0.125
 PAPER_ETA = 0.94
 #: The official settings (§4.3): threshold p, top-k candidates k and temperature beta.
 PAPER_THRESHOLD, PAPER_K, PAPER_BETA = 0.99, 8, 1.5
-#: Digest §4.3 (derived from the official sampler): 4-8% of flagged tokens change, so
+#: Derived from the official sampler at these settings: 4-8% of flagged tokens change, so
 #: 12.5% flagged x 4-8% = 0.5-1% of all tokens are rewritten per pass; the dose-matched
 #: threshold aims at the upper end, about 1% of all tokens.
 PAPER_CHANGED_OF_FLAGGED = (0.04, 0.08)

@@ -40,7 +40,7 @@ from ..toolkit import stats
 PERCENTILES = (1, 25, 50, 75, 99)
 NUM_BUCKETS = 10_000  # DSIR's default and the paper's Fig. 11
 
-#: Paper section 3.2 / digest section 3.1: synthetic PPL spans [0, 14] (v3), human [0, 100+],
+#: Paper section 3.2: synthetic PPL spans [0, 14] (v3), human [0, 100+],
 #: and the synthetic mass sits in about the lowest quarter of the human distribution.
 PAPER_SYNTHETIC_PPL_RANGE = (0, 14)
 PAPER_HUMAN_PPL_RANGE = (0, 100)

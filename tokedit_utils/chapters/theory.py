@@ -1,6 +1,6 @@
 """Iterated training in linear regression: replace, accumulate and token editing.
 
-Setting (paper §4.2, digest §4.4): rows of the design ``X`` (T x d) are i.i.d.
+Setting (paper §4.2): rows of the design ``X`` (T x d) are i.i.d.
 N(0, I_d), labels are ``y = X w* + E`` with ``E ~ N(0, sigma^2 I_T)``, and every
 generation refits the ridgeless least-squares model ``w_hat = X^+ y`` on the *same*
 design. The test error with Sigma = I is ``E_test = E ||w_hat - w*||^2``.
