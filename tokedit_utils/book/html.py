@@ -98,10 +98,7 @@ def intro_substitutions(profile: str) -> dict[str, str]:
         return (", ".join(pct[:-1]) + " and " + pct[-1] + "%") if len(pct) > 1 else (pct[0] + "%" if pct else "—")
 
     def threshold(value) -> str:
-        if isinstance(value, (int, float)):
-            return f"p = {value:g}" + ("" if value == 0.99 else ", a stand-in for the paper's 0.99")
-        rule = str(value or "—").replace("_", "-")
-        return f"a {rule} threshold, a stand-in for the paper's p = 0.99"
+        return f"p = {value:g}" if isinstance(value, (int, float)) else f"a {str(value).replace('_', '-')} threshold"
 
     ch1, ch2, ch4, ch6, ch7 = (params(s) for s in ("01_corpora", "02_collapse", "04_editing", "06_training",
                                                    "07_ablations"))
@@ -119,7 +116,7 @@ def intro_substitutions(profile: str) -> dict[str, str]:
         "threshold": threshold(ch4.get("threshold")),
         "training_threshold": threshold(ch6.get("edit_threshold")),
         "ablation_thresholds": ("the paper's thresholds" if mapping == "literal" else
-                                f"{str(mapping or '—').replace('_', '-')} stand-ins for the paper's thresholds"),
+                                f"{str(mapping).replace('_', '-')} thresholds"),
     }
 
 

@@ -689,12 +689,12 @@ def claims(res: dict) -> dict:
             REPRODUCED if res["u_shaped"] else NOT_REPRODUCED,
             f"[0,0.1): {iv[0]:.1f}%, [0.9,1]: {iv[-1]:.1f}%, middle max {max(iv[1:-1]):.1f}%",
             f"{PAPER_TABLE6_PERCENT[0]}%, {PAPER_TABLE6_PERCENT[-1]}%, middle max {max(PAPER_TABLE6_PERCENT[1:-1])}%",
-            metric="share of tokens per probability interval",
+            metric="token-probability histogram",
             contradicted_by="an end interval at or below a middle one"),
         "flagged_share_at_0.99": claim(
             "About 12.5% of tokens reach P >= 0.99 under a pretrained prior (within a factor of 2)",
             share_ok if prior_is_pretrained(res) else NOT_TESTABLE,
-            _pct(at99, 2), _pct(PAPER_FLAGGED_SHARE), metric="share of tokens at P >= 0.99",
+            _pct(at99, 2), _pct(PAPER_FLAGGED_SHARE), metric="share of tokens at P ≥ 0.99",
             contradicted_by="a pretrained prior's share below 6.25% or above 25% (a stand-in prior "
                             "cannot test it)"),
         "few_flagged_change": claim(

@@ -470,7 +470,7 @@ def claims(results: dict) -> dict:
                       for p, t in cov.items()),
             f"synthetic PPL in [{PAPER_SYNTHETIC_PPL_RANGE[0]}, {PAPER_SYNTHETIC_PPL_RANGE[1]}] against human "
             f"[{PAPER_HUMAN_PPL_RANGE[0]}, {PAPER_HUMAN_PPL_RANGE[1]}+] (Fig. 3)",
-            metric="per-document PPL, 1-99% range",
+            metric="per-document PPL range (1-99%)",
             contradicted_by="a synthetic range wider than the human one (interval below zero)",
             tests={p: t["width_gap"] for p, t in cov.items()}),
         "ngram_concentrated": stats.claim(
@@ -480,7 +480,7 @@ def claims(results: dict) -> dict:
             f"{results['ngram']['synthetic']['entropy']:.2f} (synthetic); top-{k} bigram share "
             f"{ng[f'top{k}_share_gap']['diff']:+.1%} (synthetic minus human)",
             "synthetic features concentrate in a few of 10,000 buckets; human data has a broader response",
-            metric="hashed bigram bucket entropy and top-bigram share",
+            metric="bigram bucket entropy, top-bigram share",
             contradicted_by="synthetic text with significantly higher entropy or a lower top-bigram share",
             tests=ng),
         "selection_fails": stats.claim(
@@ -491,7 +491,7 @@ def claims(results: dict) -> dict:
                         for a, t in sel.items()),
             "Table 14, Wikitext-103: human " f"{PAPER_WIKITEXT_HUMAN}, synthetic {PAPER_WIKITEXT_SYNTHETIC}; "
             + ", ".join(f"{a} {v}" for a, v in PAPER_TABLE14_WIKITEXT.items()),
-            metric="held-out PPL of students trained on each selection",
+            metric="students' held-out PPL",
             contradicted_by="a selection whose students score significantly below human data's, or "
                             "nearer it than pure synthetic data's (Holm-adjusted over arms)",
             tests=sel),
@@ -501,7 +501,7 @@ def claims(results: dict) -> dict:
             f"{emb['k']}-NN accuracy {emb['knn_accuracy']:.0%} (chance 50%); {emb['selected_nn_synthetic']:.0%} "
             "of DSIR-selected documents have mostly synthetic neighbours",
             "t-SNE: selected points at the edge of the synthetic cluster, not overlapping human data (Fig. 4B)",
-            metric="10-NN accuracy on MiniLM sentence embeddings",
+            metric="k-NN accuracy on MiniLM embeddings",
             contradicted_by="a k-NN accuracy significantly below chance, or most selected documents with "
                             "mostly human neighbours",
             tests={"accuracy": emb["accuracy_test"], "selected": emb["selected_test"]}),

@@ -377,12 +377,12 @@ def claims(results: dict) -> dict:
         out[f"{k}_edited_helps"] = stats.claim(
             f"Edited data trains better than its source: {name} (claim 8)",
             stats.direction_verdict(d, sign), f"{label(m)} {fmt(d)}: {d['verdict']}", paper_text[k],
-            metric=m, contradicted_by="the edited arm significantly worse (p < 0.05)", difference=numbers)
+            metric=label(m), contradicted_by="the edited arm significantly worse (p < 0.05)", difference=numbers)
         out[f"{k}_edited_not_worse"] = stats.claim(
             f"Edited data trains at least as well as its source: {name} (claim 8)",
             stats.not_worse_verdict(d, d["margin"], sign),
             f"{label(m)} 95% CI {d['ci'][0]:+.2f} to {d['ci'][1]:+.2f}, margin ±{d['margin']:.2f}"
-            if d["ci"] else f"{label(m)} {fmt(d)}", paper_text[k], metric=m,
+            if d["ci"] else f"{label(m)} {fmt(d)}", paper_text[k], metric=label(m),
             contradicted_by="the whole 95% interval worse than the margin", difference=numbers)
     gen = results["generations"]["delta"]["gen2_vs_gen0"]
     out["generations_stable"] = stats.claim(
@@ -390,7 +390,7 @@ def claims(results: dict) -> dict:
         stats.not_worse_verdict(gen, gen["margin"], -1),
         f"{LABELS['response_ppl']}, gen 2 − gen 0: {fmt(gen)}; margin ±{gen['margin']:.2f}",
         "average " + " → ".join(f"{v:.2f}" for v in paper["generations"]["avg"]) + " over generations 0-2 (Table 16)",
-        metric="response_ppl", contradicted_by="the whole 95% interval of the PPL change above the margin",
+        metric=LABELS["response_ppl"], contradicted_by="the whole 95% interval of the PPL change above the margin",
         difference={f: gen[f] for f in keep})
     return out
 

@@ -25,35 +25,35 @@ PAPER_THRESHOLD = 0.99
 #: The paper's ten claims: number, short title, the claim, and the chapter claims (stem, key)
 #: that test it.
 PAPER_CLAIMS = [
-    (1, "More synthetic data, worse model", "Non-iterative collapse: training loss falls and held-out PPL "
+    (1, "More synthetic, worse model", "Non-iterative collapse: training loss falls and held-out PPL "
         "rises with the synthetic share",
      [("02_collapse", k) for k in ("train_loss_falls", "ppl_rises", "pure_synthetic_worst",
                                    "quarter_close_to_human", "ordering_every_epoch",
                                    "more_epochs_lower_ppl", "pure_synthetic_lowest_task_acc")]),
-    (2, "Synthetic text: low, narrow PPL", "Coverage narrowing: synthetic text sits in the low-PPL part of "
+    (2, "Synthetic PPL low, narrow", "Coverage narrowing: synthetic text sits in the low-PPL part of "
         "human text, over a narrower range",
      [("03_statistics", "coverage_low"), ("03_statistics", "coverage_narrow")]),
     (3, "N-grams over-concentrated", "N-gram over-concentration of synthetic text",
      [("03_statistics", "ngram_concentrated")]),
-    (4, "Selection cannot fix the shift", "Selection (DSIR) cannot fix the distribution shift",
+    (4, "DSIR selection does not help", "Selection (DSIR) cannot fix the distribution shift",
      [("03_statistics", "selection_fails"), ("03_statistics", "embeddings_separate")]),
-    (5, "Token probabilities U-shaped", "Token probabilities under a prior are U-shaped",
+    (5, "U-shaped token probabilities", "Token probabilities under a prior are U-shaped",
      [("04_editing", "u_shaped")]),
-    (6, "About 12.5% of tokens at P ≥ 0.99", "ToEdit mechanics: about 12.5% of tokens flagged at p = 0.99, "
+    (6, "12.5% of tokens at P ≥ 0.99", "ToEdit mechanics: about 12.5% of tokens flagged at p = 0.99, "
         "few of them change, and the flagged share decays over generations",
      [("04_editing", "flagged_share_at_0.99"), ("04_editing", "few_flagged_change"),
       ("04_editing", "flagged_share_decays")]),
-    (7, "Editing keeps the error bounded", "Theory: replace grows linearly; accumulate and token editing "
+    (7, "Editing bounds the error", "Theory: replace grows linearly; accumulate and token editing "
         "stay bounded",
      [("05_theory", k) for k in ("replace_linear", "accumulate_bounded", "edit_closed_form",
                                  "edit_bounded_literal", "factor_two")]),
-    (8, "Edited data trains as well or better", "Training on edited data helps, modestly, in pre-training, "
+    (8, "Edited data trains as well", "Training on edited data helps, modestly, in pre-training, "
         "continual pre-training and SFT",
      [("06_training", f"{k}_edited_{part}") for k in ("pt", "cpt", "sft") for part in ("helps", "not_worse")]),
-    (9, "High-p editing beats low-p", "Ablations: editing high-probability tokens beats low; samplers and "
+    (9, "High-p edits beat low-p", "Ablations: editing high-probability tokens beats low; samplers and "
         "k matter little",
      [("07_ablations", k) for k in ("high_beats_low", "samplers_comparable", "k_matters_little")]),
-    (10, "Iterated editing keeps SFT", "Iterated editing does not degrade SFT",
+    (10, "Iterated edits keep SFT", "Iterated editing does not degrade SFT",
      [("06_training", "generations_stable")]),
 ]
 
@@ -81,7 +81,9 @@ def _threshold(stem: str, res: dict) -> tuple[float | None, str]:
     if isinstance(t, (int, float)):  # chapter 6: the value and its source
         return float(t), str(res.get("threshold_source", ""))
     rule = (res.get("thresholds") or {}).get("mapping")  # chapter 7: arms at mapped thresholds
-    return (None, "the paper's thresholds" if rule == "literal" else f"{rule} thresholds") if rule else (None, "")
+    if not rule:
+        return None, ""
+    return None, "the paper's thresholds" if rule == "literal" else f"{rule.replace('_', '-')} thresholds"
 
 
 def rests_on(number: int, stem_results: dict[str, dict | None], metrics: list[str]) -> dict:
@@ -89,12 +91,12 @@ def rests_on(number: int, stem_results: dict[str, dict | None], metrics: list[st
     ``scale`` (the models' size), ``metric``, and ``stand_in`` (a prior that is not a
     pretrained model, or a threshold other than the paper's p = 0.99)."""
     ran = {s: r for s, r in stem_results.items() if r}
-    out = {"prior": None, "threshold": None, "scale": None, "metric": ", ".join(dict.fromkeys(metrics)) or None,
-           "stand_in": False}
+    by_use = sorted(dict.fromkeys(metrics), key=lambda m: -metrics.count(m))  # the most used first
+    out = {"prior": None, "threshold": None, "scale": None, "metric": "; ".join(by_use) or None, "stand_in": False}
     for stem, res in ran.items():
-        student = res.get("student") or {}
-        if student.get("parameters"):
-            out["scale"] = f"{student['parameters'] / 1e6:.1f}M-parameter students"
+        n = (res.get("student") or {}).get("parameters")
+        if n:
+            out["scale"] = f"{n / 1e6:.1f}M-parameter students" if n >= 1e6 else f"{n / 1e3:.0f}k-parameter students"
         elif stem == "05_theory":
             out["scale"] = "linear regression"
         if number not in EDITING_CLAIMS:
@@ -102,8 +104,9 @@ def rests_on(number: int, stem_results: dict[str, dict | None], metrics: list[st
         prior = _prior(stem, res)
         pretrained = res.get("edit_prior_pretrained", not prior.endswith("teacher"))
         out["prior"] = prior + ("" if pretrained else " (stand-in)")
+        out["stand_in"] = out["stand_in"] or not pretrained
         value, how = _threshold(stem, res)
-        if number in (5,):
+        if number == 5:
             continue  # the U shape needs no threshold
         if value is None:
             arm_t = sorted({float(a["threshold"]) for a in (res.get("arms") or {}).values()
@@ -114,7 +117,7 @@ def rests_on(number: int, stem_results: dict[str, dict | None], metrics: list[st
         else:
             out["threshold"] = f"p = {value:.3g}" + (f" ({how})" if how else "")
             literal = abs(value - PAPER_THRESHOLD) < 1e-9
-        out["stand_in"] = out["stand_in"] or not pretrained or not literal
+        out["stand_in"] = out["stand_in"] or not literal
     return out
 
 
@@ -160,25 +163,27 @@ def badge(verdict: str) -> str:
 
 
 def rests_on_text(r: dict) -> str:
-    """``prior: teacher (stand-in) · p = 0.62 · 2.1M-parameter students`` (the metric apart)."""
-    bits = [f"prior {r['prior']}" if r["prior"] else None, r["threshold"], r["scale"]]
+    """``teacher (stand-in) · p = 0.62 · 2.1M-parameter students · domain PPL``, short: the
+    threshold without how it was chosen, the first metric only."""
+    bits = [r["prior"], (r["threshold"] or "").split(" (")[0], r["scale"], (r["metric"] or "").split("; ")[0]]
     return " · ".join(b for b in bits if b) or "—"
 
 
 def summary_html(rows: list[dict]) -> str:
     """The ten claims on one screen: number, short title linked to its chapter, the verdict as a
     badge, and what it rests on (a † marks a stand-in prior or threshold)."""
-    cell = 'style="padding:2px 6px;vertical-align:top"'
-    out = ['<table style="font-size:0.82em;border-collapse:collapse;width:100%">',
+    cell = 'style="padding:1px 5px;vertical-align:top;white-space:nowrap"'
+    wrap = 'style="padding:1px 5px;vertical-align:top"'
+    out = ['<table style="font-size:0.8em;border-collapse:collapse;width:100%;line-height:1.35">',
            f'<tr style="border-bottom:1px solid #888"><th {cell}>#</th><th {cell}>the paper\'s claim</th>'
-           f'<th {cell}>verdict</th><th {cell}>rests on</th></tr>']
+           f'<th {cell}>verdict</th><th {wrap}>rests on</th></tr>']
     for row in rows:
         stem = row["parts"][0]["stem"]
         r = row["rests_on"]
         title = html.escape(row["title"]) + (" †" if r["stand_in"] else "")
         out.append(f'<tr style="border-bottom:1px solid #ddd"><td {cell}>{row["number"]}</td>'
                    f'<td {cell}><a href="{stem}.html">{title}</a></td><td {cell}>{badge(row["verdict"])}</td>'
-                   f'<td {cell}>{html.escape(rests_on_text(r))}</td></tr>')
+                   f'<td {wrap}>{html.escape(rests_on_text(r))}</td></tr>')
     out.append("</table>")
     return "\n".join(out)
 
