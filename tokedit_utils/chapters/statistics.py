@@ -321,8 +321,8 @@ def selection_verdict(arms: dict[str, dict[int, float]], human: dict[int, float]
     Per arm, over the seeds shared with chapter 2's 0% (human) and 100% (synthetic) arms:
     ``worse``: the paired difference selection - human is positive; ``nearer_synthetic``:
     selection - midpoint(human, synthetic) is positive. The tests of all arms are
-    Holm-adjusted together. An arm reproduces the claim when both are significant, and
-    contradicts it when both are significant the other way.
+    Holm-adjusted together, and each arm's two verdicts combine as :func:`stats.combine` does
+    (both significant: reproduced; one the other way: mixed or not reproduced).
     """
     out = {}
     for name, ppl in arms.items():
