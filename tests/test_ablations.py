@@ -125,9 +125,15 @@ def test_threshold_mapping(probs, monkeypatch):
     assert mapped["high"][0.999] > anchor and mapped["low"][0.1] > mapped["low"][0.01] > mapped["low"][0.001]
 
 
-def _fake_arms(domain_ppl: dict, seeds=(0, 1, 2, 3)):
+#: Changed shares as a real run orders them: deleting below 0.1 changes the most tokens.
+CHANGED = {"resample p≥0.99": 0.03, "resample p≥0.999": 0.012, "delete p≤0.1": 0.3, "delete p≤0.01": 0.1,
+           "delete p≤0.001": 0.04}
+
+
+def _fake_arms(domain_ppl: dict, seeds=(0, 1, 2, 3), changed=None):
     specs = ablations.arms({"high": {0.99: 0.4, 0.999: 0.94}, "low": {t: t / 100 for t in ablations.PAPER_LOW}})
-    doses = {n: {"flagged_share": 0.1, "changed_share": 0.05} for n in specs}
+    changed = {**CHANGED, **(changed or {})}
+    doses = {n: {"flagged_share": 0.1, "changed_share": changed.get(n, 0.03)} for n in specs}
     domain_ppl = {ablations.WORD_START_ARM: domain_ppl[ablations.TOP_K_ARM], **domain_ppl}
     runs = [{"arm": a, "seed": s, "metrics": {"domain_ppl": v[i], "general_ppl": 20.0 + v[i] / 100}}
             for a, v in domain_ppl.items() for i, s in enumerate(seeds)]
@@ -137,7 +143,7 @@ def _fake_arms(domain_ppl: dict, seeds=(0, 1, 2, 3)):
 def test_claim_9_verdicts_follow_the_numbers():
     noise = np.array([0.01, -0.02, 0.015, -0.005])
     ppl = {"source": 10 + noise, "resample p≥0.99": 9.5 + noise, "resample p≥0.999": 9.6 + noise * 1.1,
-           "delete p≤0.1": 11.0 + noise * 0.9, "delete p≤0.01": 10.5 + noise, "delete p≤0.001": 10.2 + noise,
+           "delete p≤0.1": 9.0 + noise * 0.9, "delete p≤0.01": 10.5 + noise, "delete p≤0.001": 11.0 + noise,
            "top-p": 9.5 + noise * 1.05, "rejection": 9.51 + noise, "k = 64": 10.5 + noise * 0.8}
     arms = _fake_arms(ppl)
     comp = ablations.comparisons(arms, 0.01)
@@ -145,15 +151,27 @@ def test_claim_9_verdicts_follow_the_numbers():
     assert claims["high_beats_low"]["verdict"] == stats.REPRODUCED
     assert claims["samplers_comparable"]["verdict"] == stats.REPRODUCED
     assert claims["k_matters_little"]["verdict"] == stats.NOT_REPRODUCED  # 1.0 PPL > the 0.095 margin
-    assert comp["high_vs_low"]["mean"] == pytest.approx(9.55 - 11.0, abs=1e-3)
+    # the matched pair is p ≥ 0.99 (3% changed) against p ≤ 0.001 (4%), not the p ≤ 0.1 arm that
+    # changes ten times as many tokens and, here, wins
+    assert comp["high_vs_low"]["pair"] == ["resample p≥0.99", "delete p≤0.001"]
+    assert comp["high_vs_low"]["mean"] == pytest.approx(9.5 - 11.0, abs=1e-3)
     # the other way round: low beats high is "not reproduced"; noise alone is "inconclusive"
-    ppl["delete p≤0.1"] = 9.0 + noise * 0.9
+    ppl["delete p≤0.001"] = 9.0 + noise * 0.9
     ppl["top-p"] = 9.5 + np.array([0.3, -0.3, 0.2, -0.25])
     claims = ablations.claims(arms := _fake_arms(ppl), ablations.comparisons(arms, 0.01))
     assert claims["high_beats_low"]["verdict"] == stats.NOT_REPRODUCED
-    assert claims["samplers_comparable"]["verdict"] == stats.INCONCLUSIVE
+    assert claims["samplers_comparable"]["verdict"] == stats.PARTLY  # rejection equal, top-p noisy
+    # no pair within a factor of 2 of changed tokens: the comparison is not testable here
+    arms = _fake_arms(ppl, changed={"delete p≤0.001": 0.2, "delete p≤0.01": 0.25})
+    claims = ablations.claims(arms, ablations.comparisons(arms, 0.01))
+    assert claims["high_beats_low"]["verdict"] == stats.NOT_TESTABLE
+    # the recorded count of changed tokens wins over the share where present
+    arms = _fake_arms(ppl)
+    for name, count in {"resample p≥0.99": 300, "delete p≤0.1": 310, "delete p≤0.001": 40}.items():
+        arms[name]["changed_tokens"] = count
+    assert ablations.matched_pair(arms) == ("resample p≥0.99", "delete p≤0.1")
     # the verdict page reads exactly these keys for claim 9
-    keys = {key for number, _, refs in verdicts.PAPER_CLAIMS if number == 9 for _, key in refs}
+    keys = {key for number, *_, refs in verdicts.PAPER_CLAIMS if number == 9 for _, key in refs}
     assert keys == set(claims)
 
 

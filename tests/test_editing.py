@@ -190,6 +190,31 @@ def test_u_shape_verdict():
     assert not editing.is_u_shaped([30, 31, 5, 5, 5, 5, 5, 5, 5, 4])
 
 
+def _claims_input(at99=0.12, changed_of_flagged=0.06, tokens=10_000, eta=(0.9, 0.95), **prior):
+    return {"intervals": {"percent": list(editing.PAPER_TABLE6_PERCENT)}, "u_shaped": True,
+            "share_at_least": {"0.99": at99}, "scored_tokens": tokens,
+            "dose": {"0.99": {"changed_of_flagged": changed_of_flagged}},
+            "generations": {"eta": sum(eta) / 2, "eta_interval": list(eta)}, **prior}
+
+
+@pytest.mark.parametrize("prior, at99, verdict", [
+    ({"edit_prior": "smollm2-135m-instruct", "edit_prior_pretrained": True}, 0.12, "reproduced"),
+    ({"edit_prior": "smollm2-135m-instruct", "edit_prior_pretrained": True}, 0.02, "not reproduced"),
+    ({"prior": "01_corpora/teacher"}, 0.12, "not testable here"),        # today's results: the teacher
+    ({"edit_prior": "teacher", "edit_prior_pretrained": False}, 0.12, "not testable here"),
+])
+def test_flagged_share_claim_needs_a_pretrained_prior(prior, at99, verdict):
+    assert editing.claims(_claims_input(at99=at99, **prior))["flagged_share_at_0.99"]["verdict"] == verdict
+
+
+def test_engine_checks_are_marked_and_not_testable_without_flagged_tokens():
+    c = editing.claims(_claims_input(at99=0.005, tokens=10_000))  # 50 tokens at P >= 0.99
+    assert c["few_flagged_change"]["verdict"] == "not testable here"
+    assert c["few_flagged_change"]["role"] == c["flagged_share_decays"]["role"] == "check"
+    assert editing.claims(_claims_input(changed_of_flagged=0.01))["few_flagged_change"]["verdict"] == "not reproduced"
+    assert editing.claims(_claims_input(eta=(1.01, 1.1)))["flagged_share_decays"]["verdict"] == "not reproduced"
+
+
 def test_diff_html_shows_every_change():
     source = "The quick brown fox jumps over the lazy dog, and the cat sleeps."
     edited = "The quick red fox jumps over the lazy dog; and the cat sleeps."

@@ -24,6 +24,7 @@ def test_every_claim_has_a_valid_verdict(smoke):
         for name, claim in results.get("claims", {}).items():
             assert claim["verdict"] in stats.VERDICTS, (stem, name)
             assert claim["statement"] and claim["ours"] and claim["paper"], (stem, name)
+            assert claim["metric"] and claim["contradicted_by"], (stem, name)
 
 
 def test_corpora_chapter(smoke):
@@ -84,6 +85,6 @@ def test_training_chapter(smoke):
     assert set(ch6["edit_stats"]) == {"pt", "cpt_domain", "sft_gen1", "sft_gen2"}
     assert all(0 <= s["changed_share"] <= s["flagged_share"] <= 1 for s in ch6["edit_stats"].values())
     assert [len(v) for v in ch6["generations"]["metrics"]["response_ppl"]] == [len(seeds)] * 3
-    assert set(ch6["claims"]) == {"pt_edited_not_worse", "cpt_edited_not_worse", "sft_edited_not_worse",
-                                  "generations_stable"}
+    assert set(ch6["claims"]) == {f"{k}_edited_{part}" for k in ("pt", "cpt", "sft")
+                                  for part in ("helps", "not_worse")} | {"generations_stable"}
     assert ch6["paper"]["pt"]["OLMo-1B"] == pytest.approx(0.36)

@@ -135,3 +135,23 @@ def test_student_recipe_keeps_only_what_the_helper_takes():
               "batch_size": 32, "warmup_ratio": 0.2, "parameters": 370_000, "tokens_seen": 401_408}
     assert students.recipe(record) == {"n_layer": 2, "n_embd": 64, "n_head": 2, "block_size": 128, "epochs": 2,
                                        "learning_rate": 3e-3, "batch_size": 32, "warmup_ratio": 0.2}
+
+
+def test_coverage_is_two_claims_low_and_narrow_on_raw_ppl():
+    rng = np.random.default_rng(0)
+    human = np.exp(rng.normal(3.5, 0.6, 1000))        # spread over the human range
+    low_narrow = np.exp(rng.normal(2.4, 0.15, 1000))  # below the human 25th percentile, narrow
+    t = ss.coverage_tests(human, low_narrow, n_boot=300)
+    assert t["below_human_q25"] > 0.9 and t["low_verdict"] == stats.REPRODUCED
+    assert t["width"]["synthetic"] < t["width"]["human"] and t["narrow_verdict"] == stats.REPRODUCED
+    # like the default build's prior B: low and, in raw PPL, narrower (80.6 against 143) even
+    # where the log-PPL width is not narrower
+    human_b = rng.uniform(20, 163, 1000)
+    synthetic_b = np.concatenate([rng.uniform(5, 20, 950), rng.uniform(20, 86, 50)])
+    t = ss.coverage_tests(human_b, synthetic_b, n_boot=300)
+    assert t["narrow_verdict"] == stats.REPRODUCED and t["low_verdict"] == stats.REPRODUCED
+    log_width = lambda x: np.percentile(np.log(x), 99) - np.percentile(np.log(x), 1)  # noqa: E731
+    assert log_width(synthetic_b) > log_width(human_b)
+    # like human text: a quarter below the 25th percentile (contradicts "low"), as wide
+    t = ss.coverage_tests(human, np.exp(rng.normal(3.5, 0.6, 1000)), n_boot=300)
+    assert t["low_verdict"] == stats.NOT_REPRODUCED and t["narrow_verdict"] == stats.INCONCLUSIVE

@@ -93,3 +93,30 @@ def test_label_provenance():
     src = th.label_provenance("edit", 5, 40, f1=0.25, eta=1.0)
     assert (src[0] == 0).all() and (np.diff(src, axis=0) >= 0).all()
     assert (src[-1] == 0).sum() == 0  # 4 disjoint edits of 25% cover every point
+
+
+def _claims_fixture(max_by_case):
+    curves = {e: {m: {"max_ratio": v} for m, v in masks.items()} for e, masks in max_by_case.items()}
+    series = {"mean": [1.0, 2.0], "closed_form": [1.0, 2.0]}
+    return {"honest_check": {"curves": curves, "bounded_when_decaying": True, "factor2_exceeded":
+                             any(v > 2 for masks in max_by_case.values() for v in masks.values()),
+                             "max_ratio_to_base": max(v for masks in max_by_case.values() for v in masks.values())},
+            "within_3se": {"replace": True, "accumulate": True, "edit": True}, "base": 1.0,
+            "replace": series, "accumulate": series, "edit": {**series, "theorem1_exact": True},
+            "accumulate_limit": 1.645, "parameters": {"n_generations_check": 60}}
+
+
+def test_factor_two_is_judged_inside_theorem_2s_conditions():
+    from tokedit_utils.toolkit import stats
+
+    # η = 1 (outside the theorem) and overlapping masks pass 2·base; η = 0.94 on disjoint masks does not
+    res = _claims_fixture({"0.94": {"disjoint": 1.8, "overlapping": 2.4}, "1.0": {"disjoint": 3.5, "overlapping": 4}})
+    c = th.theory_claims(res)
+    assert c["factor_two"]["verdict"] == stats.REPRODUCED and "1.80·base at η = 0.94" in c["factor_two"]["ours"]
+    assert c["edit_closed_form"]["role"] == "check"
+    assert "holds inside its conditions" in th.closing(res)
+    res = _claims_fixture({"0.5": {"disjoint": 1.2, "overlapping": 1.3}, "0.94": {"disjoint": 2.2, "overlapping": 2}})
+    assert th.theory_claims(res)["factor_two"]["verdict"] == stats.NOT_REPRODUCED
+    assert "even inside its conditions" in th.closing(res)
+    res = _claims_fixture({"1.0": {"disjoint": 3.0, "overlapping": 3.0}})
+    assert th.theory_claims(res)["factor_two"]["verdict"] == stats.NOT_RUN

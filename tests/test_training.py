@@ -175,15 +175,43 @@ def test_chapter_2_students_stand_in_for_the_source_arm_only_when_the_data_is_th
     assert training.reusable_sources(ch2, [0, 1], {"source": blocks(40), "edited": blocks(50)}) == {}
 
 
-def test_not_worse_verdict():
+def test_compare_gives_the_word_and_the_not_worse_verdict():
     better = training.compare([2.0, 2.1, 2.2], [3.0, 3.05, 3.1], higher_is_better=False, margin=0.01)
     worse = training.compare([3.0, 3.05, 3.1], [2.0, 2.1, 2.2], higher_is_better=False, margin=0.01)
     noisy = training.compare([1.0, 3.0, 2.0], [2.0, 2.0, 2.1], higher_is_better=False, margin=0.01)
     same = training.compare([2.0, 2.1, 2.2], [2.001, 2.1, 2.2005], higher_is_better=False, margin=0.05)
     assert [better["verdict"], worse["verdict"], noisy["verdict"]] == [training.BETTER, training.WORSE, training.SAME]
-    assert training.not_worse_verdict([better, same]) == stats.REPRODUCED
-    assert training.not_worse_verdict([better, worse]) == stats.NOT_REPRODUCED
-    assert training.not_worse_verdict([better, noisy]) == stats.INCONCLUSIVE
+    assert [better["not_worse"], same["not_worse"]] == [stats.REPRODUCED, stats.REPRODUCED]
+    assert worse["not_worse"] == stats.NOT_REPRODUCED and noisy["not_worse"] == stats.INCONCLUSIVE
+
+
+def _regime(ci, mean, margin, p):
+    return {"mean": mean, "se": (ci[1] - ci[0]) / 8.6, "p_value": p, "mde": 1.0, "ci": list(ci),
+            "margin": margin, "verdict": training.WORSE if p < 0.05 else training.SAME, "n": 3, "alpha": 0.05,
+            "source_mean": 100.0}
+
+
+def test_claims_on_the_default_builds_numbers():
+    # Shaped like the default build: fine-tuning's response PPL rose significantly but its whole
+    # interval (0.06 to 0.84) lies inside the ±3.01 margin; so did generation 2's (0.44 to 0.63).
+    sft = _regime((0.06, 0.84), 0.45, 3.01, 0.04)
+    results = {"paper": training.paper_deltas(),
+               "regimes": {"pt": {"delta": {"ppl_mean": _regime((-2.0, 1.0), -0.5, 3.0, 0.4)}},
+                           "cpt": {"delta": {"domain_ppl": _regime((-3.5, -0.2), -1.8, 3.0, 0.03)}},
+                           "sft": {"delta": {"response_ppl": sft}}},
+               "generations": {"delta": {"gen2_vs_gen0": _regime((0.44, 0.63), 0.53, 3.01, 0.01)}}}
+    c = training.claims(results)
+    assert c["sft_edited_not_worse"]["verdict"] == stats.REPRODUCED
+    assert c["sft_edited_helps"]["verdict"] == stats.NOT_REPRODUCED
+    assert c["generations_stable"]["verdict"] == stats.REPRODUCED
+    assert c["cpt_edited_helps"]["verdict"] == stats.REPRODUCED
+    assert c["pt_edited_helps"]["verdict"] == stats.INCONCLUSIVE
+    assert c["pt_edited_not_worse"]["verdict"] == stats.REPRODUCED
+    results["regimes"]["sft"]["delta"]["response_ppl"] = _regime((3.2, 5.0), 4.1, 3.01, 0.01)
+    assert training.claims(results)["sft_edited_not_worse"]["verdict"] == stats.NOT_REPRODUCED
+    results["regimes"]["sft"]["delta"]["response_ppl"] = _regime((1.0, 5.0), 3.0, 3.01, 0.04)
+    assert training.claims(results)["sft_edited_not_worse"]["verdict"] == stats.INCONCLUSIVE
+    assert all(c_["metric"] and c_["contradicted_by"] for c_ in c.values())
 
 
 def test_threshold_comes_from_the_profile_or_chapter_4(tmp_path, monkeypatch):

@@ -85,6 +85,41 @@ def show_parameters_once(nb, profile: str):
     return nb
 
 
+def intro_substitutions(profile: str) -> dict[str, str]:
+    """The settings the introduction states, from each stage's resolved parameters (its stamp):
+    MyST substitutions such as ``{{ ratios }}``, so the page says what this build ran."""
+    from .cache import read_stamp
+
+    def params(stem: str) -> dict:
+        return (read_stamp(paths.stage_dir(profile, stem)) or {}).get("parameters", {})
+
+    def share_list(values) -> str:
+        pct = [f"{100 * v:g}" for v in values or []]
+        return (", ".join(pct[:-1]) + " and " + pct[-1] + "%") if len(pct) > 1 else (pct[0] + "%" if pct else "—")
+
+    def threshold(value) -> str:
+        return f"p = {value:g}" if isinstance(value, (int, float)) else f"a {str(value).replace('_', '-')} threshold"
+
+    ch1, ch2, ch4, ch6, ch7 = (params(s) for s in ("01_corpora", "02_collapse", "04_editing", "06_training",
+                                                   "07_ablations"))
+    mapping = ch7.get("threshold_mapping")
+    prior = ch4.get("prior")
+    return {
+        "profile": profile,
+        "ratios": share_list(ch1.get("synthetic_ratios")),
+        "mixture_tokens": f"{ch1.get('mixture_tokens', 0):,}",
+        "teacher": (f"a {ch1.get('teacher_layers', '?')}-layer GPT-2 trained here" if not ch1.get("teacher")
+                    else f"`{Path(str(ch1['teacher'])).name}`"),
+        "students": f"{ch2.get('student_layers', '?')}-layer, {ch2.get('student_width', '?')}-wide GPT-2",
+        "seeds": str(len(ch2.get("student_seeds") or [])),
+        "prior": "chapter 1's teacher (a stand-in)" if not prior else f"`{Path(str(prior)).name}`",
+        "threshold": threshold(ch4.get("threshold")),
+        "training_threshold": threshold(ch6.get("edit_threshold")),
+        "ablation_thresholds": ("the paper's thresholds" if mapping == "literal" else
+                                f"{str(mapping).replace('_', '-')} thresholds"),
+    }
+
+
 def build_book(profile: str, log=print) -> Path:
     """Assemble the book's pages and the executed notebooks, then build HTML with warnings as errors."""
     notebooks = chain()
@@ -105,10 +140,14 @@ def build_book(profile: str, log=print) -> Path:
         # widget manager from a CDN; the book shows no widgets, so the state is dropped.
         executed.metadata.pop("widgets", None)
         nbformat.write(show_parameters_once(executed, profile), source / "chapters" / nb.name)
+    config = yaml.safe_load(CONFIG.read_text())  # the intro's settings, from this build's stages
+    config["parse"]["myst_enable_extensions"].append("substitution")
+    config["parse"]["myst_substitutions"] = intro_substitutions(profile)
+    (source / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     out = html_dir(profile).parent.parent
     cmd = [
         str(Path(sys.executable).with_name("jupyter-book")), "build", str(source),
-        "--config", str(CONFIG), "--toc", str(source / "_toc.yml"),
+        "--config", str(source / "_config.yml"), "--toc", str(source / "_toc.yml"),
         "--path-output", str(out), "-W", "-n", "--keep-going",
     ]
     log(f"[{profile}] building the book ...")
