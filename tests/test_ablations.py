@@ -4,6 +4,7 @@ and claim 9's verdicts computed from the numbers."""
 import numpy as np
 import pytest
 
+from tokedit_utils.toolkit import paper
 from tokedit_utils.chapters import ablations, training, verdicts
 from tokedit_utils.toolkit import models, stats
 from tokedit_utils.toedit import EditConfig, ToEditor, samplers, stored
@@ -119,8 +120,8 @@ def test_threshold_mapping(probs, monkeypatch):
     # in the paper's threshold halves the share flagged
     share_high = float((probs >= anchor).mean())
     assert (probs >= mapped["high"][0.999]).mean() == pytest.approx(share_high / 2, abs=0.02)
-    for i, t in enumerate(ablations.PAPER_LOW):
-        expected = ablations.PAPER_SHARE_BELOW_0_1 / 2 ** i
+    for i, t in enumerate(paper.LOW_THRESHOLDS):
+        expected = paper.SHARE_BELOW_0_1 / 2 ** i
         assert (probs < mapped["low"][t]).mean() == pytest.approx(expected, abs=0.02)
     assert mapped["high"][0.999] > anchor and mapped["low"][0.1] > mapped["low"][0.01] > mapped["low"][0.001]
 
@@ -131,7 +132,7 @@ CHANGED = {"resample p≥0.99": 0.03, "resample p≥0.999": 0.012, "delete p≤0
 
 
 def _fake_arms(domain_ppl: dict, seeds=(0, 1, 2, 3), changed=None):
-    specs = ablations.arms({"high": {0.99: 0.4, 0.999: 0.94}, "low": {t: t / 100 for t in ablations.PAPER_LOW}})
+    specs = ablations.arms({"high": {0.99: 0.4, 0.999: 0.94}, "low": {t: t / 100 for t in paper.LOW_THRESHOLDS}})
     changed = {**CHANGED, **(changed or {})}
     doses = {n: {"flagged_share": 0.1, "changed_share": changed.get(n, 0.03)} for n in specs}
     domain_ppl = {ablations.WORD_START_ARM: domain_ppl[ablations.TOP_K_ARM], **domain_ppl}
@@ -182,7 +183,7 @@ def test_arms_table_and_ordering():
     arms = _fake_arms(ppl)
     table = ablations.arms_table(arms)
     assert table.loc["resample p≥0.99", "paper score"] == 38.69
-    assert table.loc["top-p", "paper score"] == pytest.approx(np.mean(ablations.PAPER_SAMPLER["top-p"]))
+    assert table.loc["top-p", "paper score"] == pytest.approx(np.mean(paper.TABLE7_SAMPLERS["top-p"]))
     assert table.loc["delete p≤0.1", "Δ domain PPL ± SE"].startswith("+1.000")
     order = ablations.ordering(arms)
     assert order["ours"][0] == "p ≤ 0.001" and order["ours"][-1] == "p ≤ 0.1"

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from tokedit_utils.toolkit import paper
 from tokedit_utils.chapters import editing
 from tokedit_utils.toedit import ToEditor, stored
 
@@ -185,13 +186,13 @@ def test_eta_fit_recovers_a_known_decay():
 
 
 def test_u_shape_verdict():
-    assert editing.is_u_shaped(editing.PAPER_TABLE6_PERCENT)
+    assert editing.is_u_shaped(paper.TABLE6_PERCENT)
     assert not editing.is_u_shaped([60, 10, 8, 6, 5, 4, 3, 2, 1.5, 0.5])  # L-shaped, like a weak prior
     assert not editing.is_u_shaped([30, 31, 5, 5, 5, 5, 5, 5, 5, 4])
 
 
 def _claims_input(at99=0.12, changed_of_flagged=0.06, tokens=10_000, eta=(0.9, 0.95), **prior):
-    return {"intervals": {"percent": list(editing.PAPER_TABLE6_PERCENT)}, "u_shaped": True,
+    return {"intervals": {"percent": list(paper.TABLE6_PERCENT)}, "u_shaped": True,
             "share_at_least": {"0.99": at99}, "scored_tokens": tokens,
             "dose": {"0.99": {"changed_of_flagged": changed_of_flagged}},
             "generations": {"eta": sum(eta) / 2, "eta_interval": list(eta)}, **prior}
@@ -243,7 +244,7 @@ def test_smoke_chapter_results():
     # the default rule edits at the dose-matched threshold, which changes about 1% of the tokens
     assert res["threshold"]["rule"] == "dose_matched"
     assert res["threshold"]["value"] == res["dose_matched_threshold"]
-    assert res["changed_share"] == pytest.approx(editing.PAPER_CHANGED_SHARE, rel=0.3)
+    assert res["changed_share"] == pytest.approx(paper.CHANGED_SHARE, rel=0.3)
     assert abs(res["expected_changes"]["z"]) < 4
     gens = res["generations"]
     assert len(gens["flagged_share"]) >= 2 and gens["flagged_share"][-1] < gens["flagged_share"][0]

@@ -28,43 +28,26 @@ from typing import Sequence
 import numpy as np
 
 from . import editing, training
-from ..toolkit import stats
+from ..toolkit import paper, stats
 from ..toolkit.stats import pct as _pct
 from ..toedit import EditConfig, EditStats, ToEditor, stored
 
 # ---------------------------------------------------------------------- the paper's numbers
-#: Table 5 (v3; the p ≤ 0.001 row only in v1): OLMo-1B biomedicine, accuracy on
-#: PubMedQA, MQP, RCT, USMLE, ChemProt and their average.
-PAPER_THRESHOLD_COLUMNS = ("PubMedQA", "MQP", "RCT", "USMLE", "ChemProt", "Avg")
-PAPER_THRESHOLD = {"p ≥ 0.99": (64.50, 55.73, 30.95, 27.65, 14.60, 38.69),
-                   "p ≥ 0.999": (63.60, 55.40, 29.09, 28.12, 16.20, 38.48),
-                   "p ≤ 0.1": (62.40, 51.47, 25.60, 29.14, 10.00, 35.72),
-                   "p ≤ 0.01": (65.40, 54.91, 28.19, 27.80, 11.00, 37.46),
-                   "p ≤ 0.001": (64.2, 56.39, 35.0, 27.80, 12.4, 39.16)}
-#: Tables 7 and 8: accuracy on PubMedQA, MedMCQA, MedQA (4 options).
-PAPER_SAMPLER_COLUMNS = ("PubMedQA", "MedMCQA", "MedQA")
-PAPER_SAMPLER = {"top-k": (64.50, 26.13, 24.82), "top-p": (63.80, 27.11, 25.61),
-                 "rejection": (64.50, 28.90, 28.20)}
-PAPER_K = {"k = 8": (64.50, 26.13, 24.82), "k = 64": (63.80, 28.14, 27.34)}
-#: The paper's thresholds of Table 5.
-PAPER_HIGH, PAPER_LOW = (0.99, 0.999), (0.1, 0.01, 0.001)
-#: Table 6: share of the biomedicine tokens that Qwen2-0.5B puts at P < 0.1.
-PAPER_SHARE_BELOW_0_1 = 0.347
 
 
 def paper_tables() -> dict:
     """Tables 5, 7 and 8 with their column names (for ``results["paper"]``)."""
     table = lambda rows, cols: {k: dict(zip(cols, v)) for k, v in rows.items()}  # noqa: E731
-    return {"table5": table(PAPER_THRESHOLD, PAPER_THRESHOLD_COLUMNS),
-            "table7": table(PAPER_SAMPLER, PAPER_SAMPLER_COLUMNS),
-            "table8": table(PAPER_K, PAPER_SAMPLER_COLUMNS)}
+    return {"table5": table(paper.TABLE5_THRESHOLDS, paper.TABLE5_COLUMNS),
+            "table7": table(paper.TABLE7_SAMPLERS, paper.TABLE7_COLUMNS),
+            "table8": table(paper.TABLE8_K, paper.TABLE7_COLUMNS)}
 
 
 def paper_score(row: str) -> float | None:
     """An arm's paper score: Table 5's average, or the mean of Table 7/8's three columns."""
-    if row in PAPER_THRESHOLD:
-        return PAPER_THRESHOLD[row][-1]
-    values = PAPER_SAMPLER.get(row) or PAPER_K.get(row)
+    if row in paper.TABLE5_THRESHOLDS:
+        return paper.TABLE5_THRESHOLDS[row][-1]
+    values = paper.TABLE7_SAMPLERS.get(row) or paper.TABLE8_K.get(row)
     return float(np.mean(values)) if values else None
 
 
@@ -80,19 +63,19 @@ def map_thresholds(mapping: str, profile: str, domain_probs: np.ndarray | None =
     domain text) given in the module docstring.
     """
     if mapping == "literal":
-        return {"high": {t: t for t in PAPER_HIGH}, "low": {t: t for t in PAPER_LOW}, "shares": None,
+        return {"high": {t: t for t in paper.HIGH_THRESHOLDS}, "low": {t: t for t in paper.LOW_THRESHOLDS}, "shares": None,
                 "rule": "the paper's thresholds"}
     probs = np.asarray(domain_probs, dtype=float)
     anchor, source = training.resolve_threshold(mapping, profile)
     shares = {0.99: float((probs >= anchor).mean())}
     shares[0.999] = shares[0.99] / 2
-    for i, t in enumerate(PAPER_LOW):
-        shares[t] = PAPER_SHARE_BELOW_0_1 / 2 ** i
+    for i, t in enumerate(paper.LOW_THRESHOLDS):
+        shares[t] = paper.SHARE_BELOW_0_1 / 2 ** i
     high = {0.99: anchor, 0.999: float(np.quantile(probs, 1 - shares[0.999]))}
-    low = {t: float(np.quantile(probs, shares[t])) for t in PAPER_LOW}
+    low = {t: float(np.quantile(probs, shares[t])) for t in paper.LOW_THRESHOLDS}
     return {"high": high, "low": low, "shares": shares,
             "rule": (f"p ≥ 0.99 → {source}; p ≤ 0.1 → the threshold below which our prior puts "
-                     f"{100 * PAPER_SHARE_BELOW_0_1:.1f}% of the domain's tokens, as the paper's prior "
+                     f"{100 * paper.SHARE_BELOW_0_1:.1f}% of the domain's tokens, as the paper's prior "
                      "does below 0.1 (Table 6); each further factor of ten (p ≥ 0.999, p ≤ 0.01, "
                      "p ≤ 0.001) → half the share of the step before, as the paper's prior flags 27.1% "
                      "at p ≥ 0.9 and 12.5% at p ≥ 0.99 (Tables 6 and 15)")}
@@ -106,11 +89,11 @@ def arms(thresholds: dict, top_p: float = 0.9, large_k: int = 64) -> dict[str, d
     high, low = thresholds["high"], thresholds["low"]
     t99 = high[0.99]
     out: dict[str, dict] = {}
-    for t in PAPER_HIGH:
+    for t in paper.HIGH_THRESHOLDS:
         out[f"resample p≥{t}"] = {"group": "threshold", "paper_row": f"p ≥ {t}", "config": dict(
-            strategy="resample_high", threshold=high[t], sampler="top_k", k=training.PAPER_K,
-            beta=training.PAPER_BETA)}
-    for t in PAPER_LOW:
+            strategy="resample_high", threshold=high[t], sampler="top_k", k=paper.K,
+            beta=paper.BETA)}
+    for t in paper.LOW_THRESHOLDS:
         out[f"delete p≤{t}"] = {"group": "threshold", "paper_row": f"p ≤ {t}", "config": dict(
             strategy="drop_low", low_threshold=low[t])}
     out["top-p"] = {"group": "sampler", "paper_row": "top-p", "config": dict(
@@ -118,7 +101,7 @@ def arms(thresholds: dict, top_p: float = 0.9, large_k: int = 64) -> dict[str, d
     out["rejection"] = {"group": "sampler", "paper_row": "rejection", "config": dict(
         strategy="resample_high", threshold=t99, sampler="rejection")}
     out[f"k = {large_k}"] = {"group": "candidates", "paper_row": f"k = {large_k}", "config": dict(
-        strategy="resample_high", threshold=t99, sampler="top_k", k=large_k, beta=training.PAPER_BETA)}
+        strategy="resample_high", threshold=t99, sampler="top_k", k=large_k, beta=paper.BETA)}
     # beyond the paper: the 0.99 arm, but a token inside a word is never resampled
     out[WORD_START_ARM] = {"group": "beyond the paper", "paper_row": None, "only": "word_starts",
                            "config": dict(out[TOP_K_ARM]["config"])}
@@ -256,7 +239,7 @@ def _numbers(d: dict | None) -> dict | None:
 
 def claims(arms_: dict, comp: dict) -> dict:
     """Claim 9 of the paper as three :func:`stats.claim` records."""
-    t5 = PAPER_THRESHOLD
+    t5 = paper.TABLE5_THRESHOLDS
     hl = comp["high_vs_low"]
     samplers = [comp["top_p"], comp["rejection"]]
     fmt = lambda d: training.fmt(d)  # noqa: E731
@@ -280,14 +263,14 @@ def claims(arms_: dict, comp: dict) -> dict:
             "Top-k, top-p and rejection sampling are comparable (claim 9, Table 7)",
             stats.combine([stats.equivalence_verdict(d, d["margin"]) for d in samplers]),
             f"domain PPL vs top-k: top-p {fmt(comp['top_p'])}; rejection {fmt(comp['rejection'])}",
-            "mean of 3 tasks: " + ", ".join(f"{k} {paper_score(k):.2f}" for k in PAPER_SAMPLER) + " (Table 7)",
+            "mean of 3 tasks: " + ", ".join(f"{k} {paper_score(k):.2f}" for k in paper.TABLE7_SAMPLERS) + " (Table 7)",
             metric="domain PPL", contradicted_by="a sampler whose whole 95% interval lies beyond the margin",
             differences={"top_p": _numbers(comp["top_p"]), "rejection": _numbers(comp["rejection"])}),
         "k_matters_little": stats.claim(
             "Top-k with k = 8 and k = 64 differ little (claim 9, Table 8)",
             stats.equivalence_verdict(comp["k64"], comp["k64"]["margin"]),
             f"domain PPL, k = 64 − k = 8: {fmt(comp['k64'])}",
-            "mean of 3 tasks: " + ", ".join(f"{k} {paper_score(k):.2f}" for k in PAPER_K) + " (Table 8)",
+            "mean of 3 tasks: " + ", ".join(f"{k} {paper_score(k):.2f}" for k in paper.TABLE8_K) + " (Table 8)",
             metric="domain PPL", contradicted_by="the whole 95% interval beyond the margin",
             difference=_numbers(comp["k64"])),
     }
@@ -324,9 +307,9 @@ def _pm(d: dict) -> str:
 def ordering(arms_: dict) -> dict:
     """Table 5's arms ranked best first: the paper's by average accuracy, ours by domain PPL."""
     rows = {a["paper_row"]: name for name, a in arms_.items() if a["group"] == "threshold"}
-    paper = sorted(rows, key=lambda r: -PAPER_THRESHOLD[r][-1])
+    theirs = sorted(rows, key=lambda r: -paper.TABLE5_THRESHOLDS[r][-1])
     ours = sorted(rows, key=lambda r: np.mean(arms_[rows[r]]["metrics"]["domain_ppl"]))
-    return {"paper": paper, "ours": ours}
+    return {"paper": theirs, "ours": ours}
 
 
 def summary(results: dict, gpu: dict | None = None) -> str:
@@ -334,7 +317,7 @@ def summary(results: dict, gpu: dict | None = None) -> str:
     a, c, comp = results["arms"], results["claims"], results["comparisons"]
     n = len(a["source"]["seeds"])
     order = results["ordering"]
-    hi = [a[f"resample p≥{t}"] for t in PAPER_HIGH]
+    hi = [a[f"resample p≥{t}"] for t in paper.HIGH_THRESHOLDS]
     lo = a["delete p≤0.1"]
     parts = [
         f"**Setting.** Every arm continues chapter 6's base model ({results['student']['parameters']:,} "
@@ -356,7 +339,7 @@ def summary(results: dict, gpu: dict | None = None) -> str:
         f"**{c['samplers_comparable']['verdict']}**; k matters little: **{c['k_matters_little']['verdict']}** "
         f"(equal means the 95% interval within ±{comp['k64']['margin']:.3f} PPL, "
         f"{100 * results['equivalence_margin']:.0f}% of the top-k arm's). The paper's means over its three "
-        "tasks: " + ", ".join(f"{k} {paper_score(k):.2f}" for k in (*PAPER_SAMPLER, "k = 64")) + " (Tables 7 "
+        "tasks: " + ", ".join(f"{k} {paper_score(k):.2f}" for k in (*paper.TABLE7_SAMPLERS, "k = 64")) + " (Tables 7 "
         "and 8; its top-k, k = 8 run is its p ≥ 0.99 run of Table 5, as ours is).",
     ]
     if gpu:

@@ -16,15 +16,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..toolkit import stats
+from ..toolkit import paper, stats
 
-#: Paper Table 1 (v1): GPT-2 124M, PPL averaged over the 22 Pile subdomains, at 0/25/50/75/100% synthetic.
-PAPER_RATIOS = [0.0, 0.25, 0.5, 0.75, 1.0]
-PAPER_PPL_MEAN = [21.37, 22.31, 23.90, 27.03, 49.30]
-#: Paper Table 9: GPT-2 124M, average 0-shot accuracy (%) over 7 tasks of Maini et al.
-PAPER_GPT2_ACC = [41.69, 40.71, 41.62, 41.24, 40.26]
-#: Paper Table 11: OLMo-237M, average 0-shot accuracy (%) over 6 tasks.
-PAPER_OLMO_ACC = [33.68, 33.59, 33.25, 32.83, 32.68]
 
 
 def spread(values: Sequence[float]) -> dict:
@@ -99,7 +92,7 @@ def collapse_claims(runs: list[dict], ratios: Sequence[float], task_names: Seque
     out["ppl_rises"] = stats.claim(
         "Held-out PPL on human text rises with the synthetic share", stats.direction_verdict(d, +1),
         ours=f"slope of log PPL {stats.format_difference(d, digits=3)}",
-        paper=f"rises, {PAPER_PPL_MEAN[0]} to {PAPER_PPL_MEAN[-1]} (Table 1)",
+        paper=f"rises, {paper.TABLE1_PPL_MEAN[0]} to {paper.TABLE1_PPL_MEAN[-1]} (Table 1)",
         metric="held-out log PPL", contradicted_by="a significantly negative slope", test=d)
     vs_human = stats.paired_difference(log_ppl[:, i100], log_ppl[:, i0])
     others = [i for i in range(len(ratios)) if i != i100]
@@ -109,7 +102,7 @@ def collapse_claims(runs: list[dict], ratios: Sequence[float], task_names: Seque
         "Pure synthetic data gives the highest PPL", stats.direction_verdict(d, +1),
         ours=(f"{math.exp(vs_human['mean']):.2f}x the PPL of pure human data; against the next worst arm "
               f"({ratios[runner_up]:.0%}) log ratio {stats.format_difference(d, digits=3)}"),
-        paper=f"{PAPER_PPL_MEAN[-1] / PAPER_PPL_MEAN[0]:.2f}x (Table 1)", metric="held-out log PPL",
+        paper=f"{paper.TABLE1_PPL_MEAN[-1] / paper.TABLE1_PPL_MEAN[0]:.2f}x (Table 1)", metric="held-out log PPL",
         contradicted_by="another arm significantly above the pure synthetic arm", test=d, vs_human=vs_human)
     if 0.25 in ratios:
         d = stats.paired_difference(log_ppl[:, ratios.index(0.25)], log_ppl[:, i0])
@@ -117,7 +110,7 @@ def collapse_claims(runs: list[dict], ratios: Sequence[float], task_names: Seque
             f"25% synthetic data is close to human data (within {close_margin:.0%} PPL)",
             stats.equivalence_verdict(d, math.log1p(close_margin)),
             ours=f"{math.exp(d['mean']):.3f}x (log ratio {stats.format_difference(d, digits=3)})",
-            paper=f"{PAPER_PPL_MEAN[1] / PAPER_PPL_MEAN[0]:.3f}x (Table 1)", metric="held-out log PPL",
+            paper=f"{paper.TABLE1_PPL_MEAN[1] / paper.TABLE1_PPL_MEAN[0]:.3f}x (Table 1)", metric="held-out log PPL",
             contradicted_by=f"the whole 95% interval of the PPL ratio beyond {close_margin:.0%}", test=d)
     n_epochs = len(runs[0]["ppl_curve"])
     per_epoch = [np.log(by_seed(runs, ratios, lambda r, e=e: r["ppl_curve"][e]["ppl_mean"])) for e in range(n_epochs)]
@@ -153,7 +146,7 @@ def collapse_claims(runs: list[dict], ratios: Sequence[float], task_names: Seque
             stats.combine([stats.direction_verdict(d, -1) for d in task_tests]),
             ours="; ".join(f"{t.replace('tokedit_', '')}: {stats.format_difference(d, ' pts', 1, scale=100)}"
                            for t, d in zip(task_names, task_tests)),
-            paper=f"{PAPER_GPT2_ACC[-1] - PAPER_GPT2_ACC[0]:+.2f} pts average (Table 9)",
+            paper=f"{paper.TABLE9_GPT2_ACC[-1] - paper.TABLE9_GPT2_ACC[0]:+.2f} pts average (Table 9)",
             metric=TASK_METRIC_NAME,
             contradicted_by="pure synthetic students scoring significantly higher than pure human ones "
                             "(Holm-adjusted over tasks)", tests=dict(zip(task_names, task_tests)))

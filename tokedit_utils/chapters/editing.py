@@ -30,37 +30,18 @@ import numpy as np
 
 from ..toedit import stored, token_probability_histogram
 from ..toedit.results import TABLE6_EDGES
+from ..toolkit import paper
 from ..toolkit.stats import pct as _pct
 
 # --------------------------------------------------------------------------- the paper's numbers
 
-#: Table 6 (biomedicine CPT corpus, Qwen2-0.5B-Instruct as prior): percent of tokens per
-#: interval [0,.1), [.1,.2), ..., [.9,1.0], and the exact counts printed in v1.
-PAPER_TABLE6_PERCENT = (34.7, 8.1, 5.4, 4.4, 3.8, 3.6, 3.7, 4.0, 5.2, 27.1)
-PAPER_TABLE6_TOKENS = (388_626_330, 90_716_809, 60_477_872, 49_278_266, 42_558_503,
-                       40_318_546, 41_438_924, 44_798_424, 58_238_944, 303_543_988)
-#: Fig. 5 (Dolma sample, Qwen-0.5B-Instruct): "75% is under 0.6 probability".
-PAPER_Q75 = 0.6
-#: Table 15 (Natural Instructions, 4,671,834 tokens): tokens with P > 0.99 in generations
-#: 1 (the source), 2 and 3, and their geometric fit f1 = 0.125, eta = 0.94.
-PAPER_TABLE15_FLAGGED = (584_103, 549_519, 517_433)
-PAPER_TABLE15_TOKENS = 4_671_834
-PAPER_FLAGGED_SHARE = 0.125
-PAPER_ETA = 0.94
-#: The official settings (§4.3): threshold p, top-k candidates k and temperature beta.
-PAPER_THRESHOLD, PAPER_K, PAPER_BETA = 0.99, 8, 1.5
-#: Derived from the official sampler at these settings: 4-8% of flagged tokens change, so
-#: 12.5% flagged x 4-8% = 0.5-1% of all tokens are rewritten per pass; the dose-matched
-#: threshold aims at the upper end, about 1% of all tokens.
-PAPER_CHANGED_OF_FLAGGED = (0.04, 0.08)
-PAPER_CHANGED_SHARE = 0.01
 
 #: Thresholds of the dose curve.
 DOSE_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
 
 
 def paper_table15_shares() -> list[float]:
-    return [n / PAPER_TABLE15_TOKENS for n in PAPER_TABLE15_FLAGGED]
+    return [n / paper.TABLE15_TOKENS for n in paper.TABLE15_FLAGGED]
 
 
 # --------------------------------------------------------------------------- one scoring pass
@@ -88,8 +69,8 @@ class ScoredTokens:
         return int(sum((~np.isnan(p)).sum() for p in self.probs))
 
 
-def score_tokens(editor, texts: Sequence[str], ids: Sequence | None = None, *, k: int = PAPER_K,
-                 beta: float = PAPER_BETA) -> ScoredTokens:
+def score_tokens(editor, texts: Sequence[str], ids: Sequence | None = None, *, k: int = paper.K,
+                 beta: float = paper.BETA) -> ScoredTokens:
     """``P_i`` and the change probability ``q_i`` of every token, from the engine's own
     forward pass (:func:`toedit.stored.score`: its windows, special tokens and
     probabilities); ``q_i`` is the expectation of its top-k sampler (module docstring)."""
@@ -116,7 +97,7 @@ def intervals(probs: np.ndarray) -> dict:
     total = max(int(counts.sum()), 1)
     labels = [f"[{a:.1f}, {b:.1f}{']' if b == 1.0 else ')'}" for a, b in zip(TABLE6_EDGES[:-1], TABLE6_EDGES[1:])]
     return {"labels": labels, "percent": (100.0 * counts / total).tolist(), "counts": counts.tolist(),
-            "paper_percent": list(PAPER_TABLE6_PERCENT), "paper_counts": list(PAPER_TABLE6_TOKENS)}
+            "paper_percent": list(paper.TABLE6_PERCENT), "paper_counts": list(paper.TABLE6_TOKENS)}
 
 
 def interval_table(table: dict):
@@ -171,7 +152,7 @@ def _threshold_for(probs_desc: np.ndarray, count: int) -> float:
     return float((probs_desc[count - 1] + probs_desc[count]) / 2)
 
 
-def dose_matched_threshold(probs: np.ndarray, change: np.ndarray, target: float = PAPER_CHANGED_SHARE) -> float:
+def dose_matched_threshold(probs: np.ndarray, change: np.ndarray, target: float = paper.CHANGED_SHARE) -> float:
     """The highest threshold whose expected changed share of all tokens reaches ``target``
     (the lowest probability of all, flagging everything, when no threshold does)."""
     order = np.argsort(-probs, kind="stable")
@@ -180,7 +161,7 @@ def dose_matched_threshold(probs: np.ndarray, change: np.ndarray, target: float 
     return _threshold_for(probs[order], min(count, len(probs)))
 
 
-def flag_matched_threshold(probs: np.ndarray, share: float = PAPER_FLAGGED_SHARE) -> float:
+def flag_matched_threshold(probs: np.ndarray, share: float = paper.FLAGGED_SHARE) -> float:
     """The threshold that flags ``share`` of the scored tokens (the paper's 12.5%)."""
     desc = np.sort(probs)[::-1]
     return _threshold_for(desc, int(round(share * len(desc))))
@@ -294,7 +275,7 @@ def plot_token_probabilities(hist: dict, quart: dict, table: dict):
     ax.stairs(hist["counts"], np.array(hist["edges"]), fill=True, color=PALETTE["human"])
     for name, style in zip(("q25", "q50", "q75"), (":", "--", "-.")):
         ax.axvline(quart[name], color="black", ls=style, lw=1, label=f"{name[1:]}th percentile ({quart[name]:.2f})")
-    ax.axvline(PAPER_Q75, color="grey", lw=1, label=f"paper's 75th percentile (≈{PAPER_Q75})")
+    ax.axvline(paper.Q75, color="grey", lw=1, label=f"paper's 75th percentile (≈{paper.Q75})")
     ax.set_yscale("log")
     ax.set_xlabel(r"$P(x_i \mid x_{<i})$ under the prior (300 bins)")
     ax.set_ylabel("tokens (log scale)")
@@ -320,8 +301,8 @@ def plot_dose(probs: np.ndarray, change: np.ndarray, dose_matched: float, flag_m
     fig, ax = plt.subplots()
     ax.plot(grid, [100 * r["flagged_share"] for r in curve], label=r"flagged ($P \geq t$)")
     ax.plot(grid, [100 * r["changed_share"] for r in curve], label="changed (expected)")
-    ax.axhline(100 * PAPER_FLAGGED_SHARE, color="grey", ls="--", lw=1, label="paper: flagged at 0.99")
-    ax.axhline(100 * PAPER_CHANGED_SHARE, color="grey", ls=":", lw=1, label="paper: changed per pass")
+    ax.axhline(100 * paper.FLAGGED_SHARE, color="grey", ls="--", lw=1, label="paper: flagged at 0.99")
+    ax.axhline(100 * paper.CHANGED_SHARE, color="grey", ls=":", lw=1, label="paper: changed per pass")
     ax.axvline(dose_matched, color="black", ls="-.", lw=1, label=f"dose-matched t = {dose_matched:.3f}")
     ax.axvline(flag_matched, color="black", ls=":", lw=1, label=f"flag-matched t = {flag_matched:.3f}")
     ax.set_yscale("log")
@@ -346,9 +327,9 @@ def plot_generations(gen: dict, threshold: float):
             label=f"fit: η = {gen['eta']:.3f}")
     ax.set_title(f"Flagged share at t = {threshold:.3f}")
     ax.set_ylabel("flagged share (%)")
-    paper = np.array(paper_table15_shares())
+    theirs = np.array(paper_table15_shares())
     ax2.plot(gens, share / share[0] if share[0] else share, "o-", color=PALETTE["edited"], label="ours")
-    ax2.plot(np.arange(1, len(paper) + 1), paper / paper[0], "s--", color="grey", label="paper (Table 15)")
+    ax2.plot(np.arange(1, len(theirs) + 1), theirs / theirs[0], "s--", color="grey", label="paper (Table 15)")
     ax2.set_title("The decay, ours beside the paper's")
     ax2.set_ylabel("flagged share relative to generation 1")
     for a in (ax, ax2):
@@ -453,7 +434,7 @@ def words(texts: Sequence[str]) -> set[str]:
 
 
 def stand_in(editor, texts: Sequence[str], ids: Sequence, *, seed: int, vocabulary: set[str],
-             scored: ScoredTokens | None = None, k: int = PAPER_K, beta: float = PAPER_BETA) -> dict:
+             scored: ScoredTokens | None = None, k: int = paper.K, beta: float = paper.BETA) -> dict:
     """What a weak prior does: ``editor``'s prior (chapter 1's teacher) scores ``texts`` once
     (or ``scored`` is its scoring already), flags little at the paper's 0.99, and edits at its
     dose-matched threshold; its shares, thresholds and non-word share."""
@@ -524,10 +505,10 @@ def dose_table(dose: list[dict]):
 
 def paper_numbers() -> dict:
     """The paper's numbers this chapter compares with (for results.json)."""
-    return {"table6_percent": list(PAPER_TABLE6_PERCENT), "table6_tokens": list(PAPER_TABLE6_TOKENS),
-            "q75": PAPER_Q75, "table15_shares": paper_table15_shares(), "flagged_share": PAPER_FLAGGED_SHARE,
-            "eta": PAPER_ETA, "threshold": PAPER_THRESHOLD, "k": PAPER_K, "beta": PAPER_BETA,
-            "changed_share_of_flagged": list(PAPER_CHANGED_OF_FLAGGED), "changed_share": PAPER_CHANGED_SHARE}
+    return {"table6_percent": list(paper.TABLE6_PERCENT), "table6_tokens": list(paper.TABLE6_TOKENS),
+            "q75": paper.Q75, "table15_shares": paper_table15_shares(), "flagged_share": paper.FLAGGED_SHARE,
+            "eta": paper.ETA, "threshold": paper.THRESHOLD, "k": paper.K, "beta": paper.BETA,
+            "changed_share_of_flagged": list(paper.CHANGED_OF_FLAGGED), "changed_share": paper.CHANGED_SHARE}
 
 
 def write_outputs(out_dir, train, passes: Sequence[Sequence], *, threshold: float, rule: str, seed: int,
@@ -581,13 +562,13 @@ def examples(texts: Sequence[str], edited: Sequence, doc_domains: Sequence[str],
 
 def method_summary() -> str:
     """The paper's settings and what they imply, from this module's constants."""
-    lo, hi = PAPER_CHANGED_OF_FLAGGED
-    return (f"The paper edits at $p = {PAPER_THRESHOLD}$ and draws from the top $k = {PAPER_K}$ candidates with "
-            f"$\\beta = {PAPER_BETA}$ (the official script's setting; the paper does not state $\\beta$). Its prior "
-            f"flags {_pct(PAPER_FLAGGED_SHARE)} of the tokens (Table 15), and at these settings only about "
+    lo, hi = paper.CHANGED_OF_FLAGGED
+    return (f"The paper edits at $p = {paper.THRESHOLD}$ and draws from the top $k = {paper.K}$ candidates with "
+            f"$\\beta = {paper.BETA}$ (the official script's setting; the paper does not state $\\beta$). Its prior "
+            f"flags {_pct(paper.FLAGGED_SHARE)} of the tokens (Table 15), and at these settings only about "
             f"{lo:.0%}–{hi:.0%} of the flagged tokens are drawn differently, so roughly "
-            f"{_pct(PAPER_FLAGGED_SHARE * lo)}–{_pct(PAPER_FLAGGED_SHARE * hi)} of all tokens change per pass: "
-            f"this chapter matches the upper end, {_pct(PAPER_CHANGED_SHARE, 0)}.")
+            f"{_pct(paper.FLAGGED_SHARE * lo)}–{_pct(paper.FLAGGED_SHARE * hi)} of all tokens change per pass: "
+            f"this chapter matches the upper end, {_pct(paper.CHANGED_SHARE, 0)}.")
 
 
 def u_shape_summary(res: dict) -> str:
@@ -600,13 +581,13 @@ def u_shape_summary(res: dict) -> str:
         f"text **{verdict}** by this chapter's test (both end intervals above every middle one): "
         f"{lo:.1f}% of tokens lie in [0, 0.1) and {hi:.1f}% in [0.9, 1.0], against "
         f"{min(middle):.1f}–{max(middle):.1f}% in each middle interval "
-        f"(paper, Table 6: {PAPER_TABLE6_PERCENT[0]}% and {PAPER_TABLE6_PERCENT[-1]}%, middle "
-        f"{min(PAPER_TABLE6_PERCENT[1:-1])}–{max(PAPER_TABLE6_PERCENT[1:-1])}%). "
+        f"(paper, Table 6: {paper.TABLE6_PERCENT[0]}% and {paper.TABLE6_PERCENT[-1]}%, middle "
+        f"{min(paper.TABLE6_PERCENT[1:-1])}–{max(paper.TABLE6_PERCENT[1:-1])}%). "
         f"The quartiles are {q['q25']:.3f}, {q['q50']:.3f} and {q['q75']:.3f} (paper, Fig. 5: the 75th "
-        f"percentile at about {PAPER_Q75}). A threshold of {PAPER_THRESHOLD} flags "
+        f"percentile at about {paper.Q75}). A threshold of {paper.THRESHOLD} flags "
         f"{_pct(res['share_at_least']['0.99'], 2)} of the tokens here, and 0.9 flags "
-        f"{_pct(res['share_at_least']['0.9'], 2)}; the paper's prior flags {_pct(PAPER_FLAGGED_SHARE)} "
-        f"at {PAPER_THRESHOLD} (Table 15) and puts {PAPER_TABLE6_PERCENT[-1]}% of tokens at 0.9 or above "
+        f"{_pct(res['share_at_least']['0.9'], 2)}; the paper's prior flags {_pct(paper.FLAGGED_SHARE)} "
+        f"at {paper.THRESHOLD} (Table 15) and puts {paper.TABLE6_PERCENT[-1]}% of tokens at 0.9 or above "
         f"(Table 6)."
         + (" Ours is L-shaped instead: the prior is rarely confident, so the mass piles up at low probabilities."
            if not res["u_shaped"] and lo == max(iv["percent"]) else "")
@@ -618,24 +599,24 @@ def threshold_summary(res: dict) -> str:
     t = res["threshold"]
     at99 = res["share_at_least"]["0.99"]
     dose = (f"the **dose-matched threshold** {res['dose_matched_threshold']:.4f}: the highest threshold at which "
-            f"the prior's own probabilities predict that about {_pct(PAPER_CHANGED_SHARE, 0)} of all tokens change "
-            f"per pass, as in the paper ({_pct(PAPER_FLAGGED_SHARE)} flagged × "
-            f"{PAPER_CHANGED_OF_FLAGGED[0]:.0%}–{PAPER_CHANGED_OF_FLAGGED[1]:.0%} of them changed)")
+            f"the prior's own probabilities predict that about {_pct(paper.CHANGED_SHARE, 0)} of all tokens change "
+            f"per pass, as in the paper ({_pct(paper.FLAGGED_SHARE)} flagged × "
+            f"{paper.CHANGED_OF_FLAGGED[0]:.0%}–{paper.CHANGED_OF_FLAGGED[1]:.0%} of them changed)")
     flag = (f"the **flag-matched threshold** {res['flag_matched_threshold']:.4f}, which flags "
-            f"{_pct(PAPER_FLAGGED_SHARE)} of the tokens as the paper's prior does at {PAPER_THRESHOLD}")
-    why = (f"The paper edits at p = {PAPER_THRESHOLD} with a prior trained on trillions of tokens. Our prior "
-           f"puts {_pct(at99, 2)} of the tokens at P ≥ {PAPER_THRESHOLD} and {_pct(res['share_at_least']['0.9'], 2)} "
-           f"at P ≥ 0.9 (the paper's: {_pct(PAPER_FLAGGED_SHARE)} and {PAPER_TABLE6_PERCENT[-1]}%), so at "
-           f"{PAPER_THRESHOLD} it would edit {'almost nothing' if at99 < 0.01 else 'a different share of the text'}. ")
+            f"{_pct(paper.FLAGGED_SHARE)} of the tokens as the paper's prior does at {paper.THRESHOLD}")
+    why = (f"The paper edits at p = {paper.THRESHOLD} with a prior trained on trillions of tokens. Our prior "
+           f"puts {_pct(at99, 2)} of the tokens at P ≥ {paper.THRESHOLD} and {_pct(res['share_at_least']['0.9'], 2)} "
+           f"at P ≥ 0.9 (the paper's: {_pct(paper.FLAGGED_SHARE)} and {paper.TABLE6_PERCENT[-1]}%), so at "
+           f"{paper.THRESHOLD} it would edit {'almost nothing' if at99 < 0.01 else 'a different share of the text'}. ")
     if t["rule"] == "dose_matched":
         return why + f"This run therefore edits at {dose}. Beside it stands {flag}; chapters 6 and 7 read both."
     if t["rule"] == "flag_matched":
         return why + f"This run therefore edits at {flag}. Beside it stands {dose}; chapters 6 and 7 read both."
     return (f"This run edits at the threshold set by its profile, p = {t['value']}"
-            f"{' (the paper’s)' if t['value'] == PAPER_THRESHOLD else ''}. For comparison: {dose}; and {flag}. "
-            f"Our prior puts {_pct(at99, 2)} of the tokens at P ≥ {PAPER_THRESHOLD} and "
-            f"{_pct(res['share_at_least']['0.9'], 2)} at P ≥ 0.9 (the paper's: {_pct(PAPER_FLAGGED_SHARE)} and "
-            f"{PAPER_TABLE6_PERCENT[-1]}%).")
+            f"{' (the paper’s)' if t['value'] == paper.THRESHOLD else ''}. For comparison: {dose}; and {flag}. "
+            f"Our prior puts {_pct(at99, 2)} of the tokens at P ≥ {paper.THRESHOLD} and "
+            f"{_pct(res['share_at_least']['0.9'], 2)} at P ≥ 0.9 (the paper's: {_pct(paper.FLAGGED_SHARE)} and "
+            f"{paper.TABLE6_PERCENT[-1]}%).")
 
 
 def rule_summary(res: dict) -> str:
@@ -645,8 +626,8 @@ def rule_summary(res: dict) -> str:
         f"At threshold {res['threshold']['value']:.4f} with top-{res['sampler']['k']} sampling at "
         f"β = {res['sampler']['beta']}, the engine flagged {_pct(res['flagged_share'], 2)} of the scored tokens and "
         f"changed {_pct(res['changed_share_of_flagged'])} of the flagged ones, {_pct(res['changed_share'], 2)} of all "
-        f"tokens (paper: {_pct(PAPER_FLAGGED_SHARE)} flagged, about "
-        f"{PAPER_CHANGED_OF_FLAGGED[0]:.0%}–{PAPER_CHANGED_OF_FLAGGED[1]:.0%} of them changed). "
+        f"tokens (paper: {_pct(paper.FLAGGED_SHARE)} flagged, about "
+        f"{paper.CHANGED_OF_FLAGGED[0]:.0%}–{paper.CHANGED_OF_FLAGGED[1]:.0%} of them changed). "
         f"From the prior's own distribution at the flagged positions we expected "
         f"{e['expected']:,.1f} ± {e['sd']:.1f} changed tokens ({_pct(res['expected_changed_share_of_flagged'])} of "
         f"the flagged); the engine changed {e['measured']:,}. Measured and expected **{agree}** "
@@ -654,7 +635,7 @@ def rule_summary(res: dict) -> str:
         + (f" Most of our flagged tokens change because they are far less certain than the paper's: the "
            f"top candidate does not dominate the draw. Matching the dose matches how much text is rewritten, "
            f"not how surely the prior predicted it."
-           if (res["changed_share_of_flagged"] or 0) > 2 * PAPER_CHANGED_OF_FLAGGED[1] else "")
+           if (res["changed_share_of_flagged"] or 0) > 2 * paper.CHANGED_OF_FLAGGED[1] else "")
     )
 
 
@@ -663,13 +644,13 @@ def generations_summary(res: dict) -> str:
     shares = ", ".join(_pct(s, 2) for s in g["flagged_share"])
     lo, hi = g["eta_interval"]
     interval = f"{lo:.3f}–{hi:.3f}" if lo is not None else "unknown"
-    paper = " → ".join(_pct(s, 2) for s in paper_table15_shares())
+    theirs = " → ".join(_pct(s, 2) for s in paper_table15_shares())
     return (
         f"Over {len(g['flagged_share'])} generations at threshold {res['threshold']['value']:.4f}, each edited from "
         f"the previous one with a new random stream, "
         f"the flagged share went {shares}. A geometric fit gives η = {g['eta']:.3f} "
         f"({g['level']:.0%} bootstrap interval over documents {interval}) with f₁ = {_pct(g['f1'], 2)}; the paper "
-        f"(Table 15): {paper}, η ≈ {PAPER_ETA}. Chapter 5's theory takes exactly these two numbers: the edited "
+        f"(Table 15): {theirs}, η ≈ {paper.ETA}. Chapter 5's theory takes exactly these two numbers: the edited "
         f"fraction of generation i is f₁ η^(i−1). The perplexity of each generation under the prior went "
         f"{', '.join(f'{v:.1f}' for v in g['ppl'])}: "
         f"{'each pass leaves text the prior finds less predictable' if g['ppl'][-1] > g['ppl'][0] else 'the edits did not make the text less predictable to the prior'}."
@@ -704,43 +685,43 @@ def claims(res: dict) -> dict:
 
     iv = res["intervals"]["percent"]
     at99 = res["share_at_least"]["0.99"]
-    d99 = res["dose"].get(f"{PAPER_THRESHOLD:g}")
+    d99 = res["dose"].get(f"{paper.THRESHOLD:g}")
     cof = d99["changed_of_flagged"] if d99 else None
     n99 = round(at99 * res["scored_tokens"])
-    lo, hi = PAPER_CHANGED_OF_FLAGGED
+    lo, hi = paper.CHANGED_OF_FLAGGED
     g = res["generations"]
     e_lo, e_hi = g["eta_interval"]
     if e_lo is None:
         decay = INCONCLUSIVE
     else:
         decay = REPRODUCED if e_hi < 1 else NOT_REPRODUCED if e_lo > 1 else INCONCLUSIVE
-    share_ok = REPRODUCED if PAPER_FLAGGED_SHARE / 2 <= at99 <= 2 * PAPER_FLAGGED_SHARE else NOT_REPRODUCED
+    share_ok = REPRODUCED if paper.FLAGGED_SHARE / 2 <= at99 <= 2 * paper.FLAGGED_SHARE else NOT_REPRODUCED
     return {
         "u_shaped": claim(
             "Token probabilities of human text under the prior are U-shaped (both end intervals above every middle one)",
             REPRODUCED if res["u_shaped"] else NOT_REPRODUCED,
             f"[0,0.1): {iv[0]:.1f}%, [0.9,1]: {iv[-1]:.1f}%, middle max {max(iv[1:-1]):.1f}%",
-            f"{PAPER_TABLE6_PERCENT[0]}%, {PAPER_TABLE6_PERCENT[-1]}%, middle max {max(PAPER_TABLE6_PERCENT[1:-1])}%",
+            f"{paper.TABLE6_PERCENT[0]}%, {paper.TABLE6_PERCENT[-1]}%, middle max {max(paper.TABLE6_PERCENT[1:-1])}%",
             metric="token-probability histogram",
             contradicted_by="an end interval at or below a middle one"),
         "flagged_share_at_0.99": claim(
             "About 12.5% of tokens reach P >= 0.99 under a pretrained prior (within a factor of 2)",
             share_ok if prior_is_pretrained(res) else NOT_TESTABLE,
-            _pct(at99, 2), _pct(PAPER_FLAGGED_SHARE), metric="share of tokens at P ≥ 0.99",
+            _pct(at99, 2), _pct(paper.FLAGGED_SHARE), metric="share of tokens at P ≥ 0.99",
             contradicted_by="a pretrained prior's share below 6.25% or above 25% (a stand-in prior "
                             "cannot test it)"),
         "few_flagged_change": claim(
             "At p = 0.99, top-8, beta = 1.5, about 4-8% of flagged tokens change (a check: the rate cannot "
             "exceed about 8% at these settings)",
             NOT_TESTABLE if cof is None or n99 < 100 else REPRODUCED if lo / 2 <= cof <= 2 * hi else NOT_REPRODUCED,
-            _pct(cof) + f" of {n99:,} tokens" if cof is not None else f"no token reaches P >= {PAPER_THRESHOLD}",
+            _pct(cof) + f" of {n99:,} tokens" if cof is not None else f"no token reaches P >= {paper.THRESHOLD}",
             f"{lo:.0%}-{hi:.0%}", metric="changed share of flagged tokens",
             contradicted_by=f"fewer than {lo / 2:.0%} changed (at least 100 flagged tokens needed)", role="check"),
         "flagged_share_decays": claim(
             "The flagged share falls geometrically over editing generations (eta < 1; a check: re-scored "
             "edited text flags fewer tokens by construction)",
             decay, f"eta = {g['eta']:.3f}, interval {e_lo if e_lo is None else round(e_lo, 3)}–"
-                   f"{e_hi if e_hi is None else round(e_hi, 3)}", f"eta ≈ {PAPER_ETA}",
+                   f"{e_hi if e_hi is None else round(e_hi, 3)}", f"eta ≈ {paper.ETA}",
             metric="flagged share per generation", contradicted_by="an eta interval above 1", role="check"),
     }
 

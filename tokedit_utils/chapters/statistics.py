@@ -34,21 +34,11 @@ from data_selection import HashedNgramDSIR
 from data_selection.hashed_ngram_dsir import get_ngram_counts, wpt
 from scipy import stats as _st
 
-from ..toolkit import scoring, stats
+from ..toolkit import paper, scoring, stats
 
 PERCENTILES = (1, 25, 50, 75, 99)
 NUM_BUCKETS = 10_000  # DSIR's default and the paper's Fig. 11
 
-#: Paper section 3.2: synthetic PPL spans [0, 14] (v3), human [0, 100+],
-#: and the synthetic mass sits in about the lowest quarter of the human distribution.
-PAPER_SYNTHETIC_PPL_RANGE = (0, 14)
-PAPER_HUMAN_PPL_RANGE = (0, 100)
-PAPER_SYNTHETIC_QUANTILE = 0.25
-#: Paper Table 14 (v3), OLMo-237M, Wikitext-103 PPL of students trained on selections, and
-#: the pure-synthetic and pure-human references quoted beside it.
-PAPER_TABLE14_WIKITEXT = {"DSIR (1M)": 1309.53, "DSIR (10M)": 1757.03, "PPL filter (1M)": 738.36,
-                          "PPL filter (10M)": 1193.25}
-PAPER_WIKITEXT_SYNTHETIC, PAPER_WIKITEXT_HUMAN = 1605.73, 187.36
 
 
 # --------------------------------------------------------------------------- perplexity
@@ -424,7 +414,7 @@ def claims(results: dict) -> dict:
             stats.combine([t["low_verdict"] for t in cov.values()]),
             "; ".join(f"{PRIOR_LABELS.get(p, p)}: {t['below_human_q25']:.0%} below (95% CI "
                       f"{t['low']['ci'][0] + LOW_BAR:.0%}-{t['low']['ci'][1] + LOW_BAR:.0%})" for p, t in cov.items()),
-            f"synthetic PPL within about the lowest {PAPER_SYNTHETIC_QUANTILE:.0%} of human PPL",
+            f"synthetic PPL within about the lowest {paper.SYNTHETIC_QUANTILE:.0%} of human PPL",
             metric="per-document PPL", contradicted_by=f"the 95% interval of the share below {LOW_BAR:.0%}",
             tests={p: t["low"] for p, t in cov.items()}),
         "coverage_narrow": stats.claim(
@@ -434,8 +424,8 @@ def claims(results: dict) -> dict:
             "; ".join(f"{PRIOR_LABELS.get(p, p)}: {t['width']['synthetic']:.1f} vs {t['width']['human']:.1f} "
                       f"(gap 95% CI {t['width_gap']['ci'][0]:+.1f} to {t['width_gap']['ci'][1]:+.1f})"
                       for p, t in cov.items()),
-            f"synthetic PPL in [{PAPER_SYNTHETIC_PPL_RANGE[0]}, {PAPER_SYNTHETIC_PPL_RANGE[1]}] against human "
-            f"[{PAPER_HUMAN_PPL_RANGE[0]}, {PAPER_HUMAN_PPL_RANGE[1]}+] (Fig. 3)",
+            f"synthetic PPL in [{paper.SYNTHETIC_PPL_RANGE[0]}, {paper.SYNTHETIC_PPL_RANGE[1]}] against human "
+            f"[{paper.HUMAN_PPL_RANGE[0]}, {paper.HUMAN_PPL_RANGE[1]}+] (Fig. 3)",
             metric="per-document PPL range (1-99%)",
             contradicted_by="a synthetic range wider than the human one (interval below zero)",
             tests={p: t["width_gap"] for p, t in cov.items()}),
@@ -455,8 +445,8 @@ def claims(results: dict) -> dict:
             f"held-out PPL {human:.1f} (human), {synthetic:.1f} (synthetic); "
             + ", ".join(f"{ARM_LABELS[a]} {arms[a]['ppl_mean']:.1f} ({t['gap_closed']:.0%} of the gap closed)"
                         for a, t in sel.items()),
-            "Table 14, Wikitext-103: human " f"{PAPER_WIKITEXT_HUMAN}, synthetic {PAPER_WIKITEXT_SYNTHETIC}; "
-            + ", ".join(f"{a} {v}" for a, v in PAPER_TABLE14_WIKITEXT.items()),
+            "Table 14, Wikitext-103: human " f"{paper.WIKITEXT_HUMAN}, synthetic {paper.WIKITEXT_SYNTHETIC}; "
+            + ", ".join(f"{a} {v}" for a, v in paper.TABLE14_WIKITEXT.items()),
             metric="students' held-out PPL",
             contradicted_by="a selection whose students score significantly below human data's, or "
                             "nearer it than pure synthetic data's (Holm-adjusted over arms)",

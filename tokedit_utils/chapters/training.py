@@ -36,35 +36,20 @@ from typing import Sequence
 import datasets
 import numpy as np
 
-from ..toolkit import models, paths, stats, trainer
+from ..toolkit import models, paper, paths, stats, trainer
 from ..toedit import EditStats, ToEditor, stored
 from ..toolkit.stats import pct as _pct
 
 # ---------------------------------------------------------------------- the paper's numbers
-#: Table 2: OLMo-1B pre-trained from scratch, average 0-shot accuracy over 8 tasks (source, ToEdit).
-PAPER_PT = {"OLMo-1B": (32.75, 33.11)}
-#: Table 3: continual pre-training, average over each domain's 5 tasks (CPT row, ToEdit row).
-PAPER_CPT = {"OLMo-1B biomedicine": (38.83, 40.89), "Llama-3-8B biomedicine": (56.04, 56.48),
-             "OLMo-1B finance": (47.92, 50.21), "Llama-3-8B finance": (71.40, 72.24),
-             "OLMo-1B math": (16.26, 16.59)}
-#: Table 4: Llama-3-8B fine-tuned with LoRA, average over the tasks of each group (source, ToEdit).
-PAPER_SFT = {"Natural Instructions": (69.34, 69.70), "CoT": (69.01, 69.26), "FLAN v2": (70.18, 70.65),
-             "Open Assistant 1": (69.19, 69.44), "OSS-Instruct-75K": (45.76, 46.13),
-             "Evol-Instruct-110K": (46.62, 46.92)}
-#: Table 16: SFT on CoT data over editing generations 0, 1, 2: average over 5 tasks.
-PAPER_GENERATIONS = [69.01, 69.26, 69.39]
-#: Table 15: share of response tokens with p > 0.99 in generations 1, 2, 3.
-PAPER_FLAGGED_SHARE = [0.125, 0.1176, 0.1108]
-PAPER_THRESHOLD, PAPER_K, PAPER_BETA = 0.99, 8, 1.5
 
 
 def paper_deltas() -> dict:
     """The paper's gains (ToEdit − source, accuracy points) per regime and setting."""
     delta = lambda table: {k: round(b - a, 2) for k, (a, b) in table.items()}  # noqa: E731
-    return {"pt": delta(PAPER_PT), "cpt": delta(PAPER_CPT), "sft": delta(PAPER_SFT),
-            "generations": {"avg": PAPER_GENERATIONS,
-                            "gen2_minus_gen0": round(PAPER_GENERATIONS[2] - PAPER_GENERATIONS[0], 2)},
-            "flagged_share": PAPER_FLAGGED_SHARE}
+    return {"pt": delta(paper.TABLE2_PT), "cpt": delta(paper.TABLE3_CPT), "sft": delta(paper.TABLE4_SFT),
+            "generations": {"avg": paper.TABLE16_GENERATIONS,
+                            "gen2_minus_gen0": round(paper.TABLE16_GENERATIONS[2] - paper.TABLE16_GENERATIONS[0], 2)},
+            "flagged_share": paper.TABLE15_FLAGGED_SHARES}
 
 
 # ---------------------------------------------------------------------- editing
@@ -97,7 +82,7 @@ def edit_seeds(seeds: Sequence[int], edit_seeds: Sequence[int] | None) -> dict[i
 
 def make_editor(model, tokenizer, threshold: float, **options) -> ToEditor:
     """The paper's editing rule: resample tokens with P >= threshold, top-k (k=8), beta=1.5."""
-    return ToEditor(model, tokenizer, threshold=threshold, sampler="top_k", k=PAPER_K, beta=PAPER_BETA, **options)
+    return ToEditor(model, tokenizer, threshold=threshold, sampler="top_k", k=paper.K, beta=paper.BETA, **options)
 
 
 def dose(edit_stats: EditStats) -> dict:
@@ -395,12 +380,12 @@ def claims(results: dict) -> dict:
     paper twice per regime, ``<regime>_edited_helps`` (direction) and
     ``<regime>_edited_not_worse`` (the interval against the margin), and claim 10
     (``generations_stable``)."""
-    paper, out = results["paper"], {}
+    theirs, out = results["paper"], {}
     keep = ("mean", "se", "p_value", "mde", "ci", "margin", "verdict", "n")
     paper_text = {
-        "pt": f"{paper['pt']['OLMo-1B']:+.2f} points, OLMo-1B (Table 2)",
-        "cpt": f"{min(paper['cpt'].values()):+.2f} to {max(paper['cpt'].values()):+.2f} points (Table 3)",
-        "sft": f"{min(paper['sft'].values()):+.2f} to {max(paper['sft'].values()):+.2f} points (Table 4)"}
+        "pt": f"{theirs['pt']['OLMo-1B']:+.2f} points, OLMo-1B (Table 2)",
+        "cpt": f"{min(theirs['cpt'].values()):+.2f} to {max(theirs['cpt'].values()):+.2f} points (Table 3)",
+        "sft": f"{min(theirs['sft'].values()):+.2f} to {max(theirs['sft'].values()):+.2f} points (Table 4)"}
     for k, name in REGIME_NAMES.items():
         m = PRIMARY[k]
         d = results["regimes"][k]["delta"][m]
@@ -421,7 +406,7 @@ def claims(results: dict) -> dict:
         "Fine-tuning on a second editing generation does not degrade the result (claim 10)",
         stats.not_worse_verdict(gen, gen["margin"], -1),
         f"{LABELS['response_ppl']}, gen 2 − gen 0: {fmt(gen)}; margin ±{gen['margin']:.2f}",
-        "average " + " → ".join(f"{v:.2f}" for v in paper["generations"]["avg"]) + " over generations 0-2 (Table 16)",
+        "average " + " → ".join(f"{v:.2f}" for v in theirs["generations"]["avg"]) + " over generations 0-2 (Table 16)",
         metric=LABELS["response_ppl"], contradicted_by="the whole 95% interval of the PPL change above the margin",
         difference={f: gen[f] for f in keep})
     return out
@@ -445,7 +430,7 @@ def _line(result: dict, metric: str) -> str:
 
 def summary(results: dict, gpu: dict | None = None) -> str:
     """The chapter's closing paragraphs, written from its ``results.json``."""
-    r, paper, es = results["regimes"], results["paper"], results["edit_stats"]
+    r, theirs, es = results["regimes"], results["paper"], results["edit_stats"]
     n = len(r["pt"]["seeds"])
     st = results["student"]
     gen = results["generations"]["delta"]
@@ -457,7 +442,7 @@ def summary(results: dict, gpu: dict | None = None) -> str:
         f"{_pct(es['pt']['flagged_share'])} of the pre-training text's tokens and changed "
         f"{_pct(es['pt']['changed_share'])}; on the fine-tuning responses it flagged "
         f"{_pct(es['sft_gen1']['flagged_share'])} in generation 1 and {_pct(es['sft_gen2']['flagged_share'])} in "
-        f"generation 2 (paper, Table 15: {_pct(paper['flagged_share'][0])} and {_pct(paper['flagged_share'][1])}). "
+        f"generation 2 (paper, Table 15: {_pct(theirs['flagged_share'][0])} and {_pct(theirs['flagged_share'][1])}). "
         f"With the paper's rule, p ≥ 0.99, our prior would flag only {_pct(es['pt']['share_at_0.99'])} of the "
         f"pre-training text.",
         f"**Pre-training from scratch** ({n} paired seeds, students of {st['parameters']:,} parameters, "
@@ -466,20 +451,20 @@ def summary(results: dict, gpu: dict | None = None) -> str:
            f"{', '.join(map(str, st['pt_reused_seeds']))}" if st.get("pt_reused_seeds") else "")
         + f"): {_line(r['pt'], 'ppl_mean')}. "
         + " ".join(f"{_line(r['pt'], m)}." for m in r["pt"]["delta"] if m.startswith("acc_"))
-        + f" The paper's gain: {paper['pt']['OLMo-1B']:+.2f} accuracy points (Table 2).",
+        + f" The paper's gain: {theirs['pt']['OLMo-1B']:+.2f} accuracy points (Table 2).",
         f"**Continual pre-training** on {r['cpt']['domain']}: {_line(r['cpt'], 'domain_ppl')} "
         f"(the base model had {r['cpt']['base']['domain_ppl']:.2f} before). {_line(r['cpt'], 'general_ppl')}. "
         + (f"{_line(r['cpt'], 'domain_acc')}. " if "domain_acc" in r["cpt"]["delta"] else "")
-        + f"The paper's gains: {min(paper['cpt'].values()):+.2f} to "
-        f"{max(paper['cpt'].values()):+.2f} points (Table 3).",
+        + f"The paper's gains: {min(theirs['cpt'].values()):+.2f} to "
+        f"{max(theirs['cpt'].values()):+.2f} points (Table 3).",
         f"**Supervised fine-tuning** ({results['sft_pairs']['train']:,} training pairs"
         f"{', LoRA rank ' + str(st['lora_rank']) if st['lora_rank'] else ', full fine-tuning'}): "
         f"{_line(r['sft'], 'response_ppl')}. {_line(r['sft'], 'choice_acc')}. The paper's gains: "
-        f"{min(paper['sft'].values()):+.2f} to {max(paper['sft'].values()):+.2f} points (Table 4).",
+        f"{min(theirs['sft'].values()):+.2f} to {max(theirs['sft'].values()):+.2f} points (Table 4).",
         f"**Editing generations.** Response PPL after fine-tuning on generation 2 minus generation 0: "
         f"{fmt(gen['gen2_vs_gen0'])}, **{gen['gen2_vs_gen0']['verdict']}**; generation 2 minus generation 1: "
         f"{fmt(gen['gen2_vs_gen1'])}, **{gen['gen2_vs_gen1']['verdict']}**. The paper: "
-        + " → ".join(f"{v:.2f}" for v in paper["generations"]["avg"]) + " (Table 16).",
+        + " → ".join(f"{v:.2f}" for v in theirs["generations"]["avg"]) + " (Table 16).",
         f"**Claim 8**, edited data trains at least as well as its source: "
         + ", ".join(f"**{c[k + '_edited_not_worse']['verdict']}** in {REGIME_NAMES[k]}" for k in PRIMARY)
         + "; and better than it: "

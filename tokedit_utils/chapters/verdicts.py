@@ -16,11 +16,9 @@ import html
 import json
 from pathlib import Path
 
-from ..toolkit import stats
+from ..toolkit import paper, stats
 
 NOT_RUN, PARTLY = stats.NOT_RUN, stats.PARTLY
-#: The paper's threshold (section 4): a claim edited at another one rests on a stand-in.
-PAPER_THRESHOLD = 0.99
 
 #: The paper's ten claims: number, short title, the claim, and the chapter claims (stem, key)
 #: that test it.
@@ -113,10 +111,10 @@ def rests_on(number: int, stem_results: dict[str, dict | None], metrics: list[st
                             if isinstance(a, dict) and a.get("threshold") is not None})
             out["threshold"] = how or None
             literal = (res.get("thresholds") or {}).get("mapping") == "literal" or (
-                arm_t and PAPER_THRESHOLD in arm_t)
+                arm_t and paper.THRESHOLD in arm_t)
         else:
             out["threshold"] = f"p = {value:.3g}" + (f" ({how})" if how else "")
-            literal = abs(value - PAPER_THRESHOLD) < 1e-9
+            literal = abs(value - paper.THRESHOLD) < 1e-9
         out["stand_in"] = out["stand_in"] or not literal
     return out
 
