@@ -27,8 +27,8 @@ from typing import Sequence
 
 import numpy as np
 
-from . import editing, training
-from ..toolkit import paper, stats
+from . import training
+from ..toolkit import edits, paper, stats
 from ..toolkit.stats import pct as _pct
 from ..toedit import EditConfig, EditStats, ToEditor, stored
 
@@ -142,7 +142,7 @@ def edit(editor: ToEditor, scores: stored.Scores, arm: dict, edit_seeds: dict[in
         totals.update(results)
         changed.append(sum(r.changed + r.dropped for r in results))
     first = texts[next(iter(texts))]
-    non_word = editing.non_word_share(scores.texts, first, vocabulary) if config.resamples else None
+    non_word = edits.non_word_share(scores.texts, first, vocabulary) if config.resamples else None
     d = totals.to_dict()
     scored = max(d["scored"], 1)
     return texts, {
