@@ -37,6 +37,7 @@ from .measure import (  # noqa: F401
     score_tokens,
     share_at_least,
     throughput,
+    windowed_editor,
 )
 from .figures import (  # noqa: F401
     plot_dose,
