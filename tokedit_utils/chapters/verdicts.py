@@ -71,6 +71,14 @@ def _prior(stem: str, res: dict) -> str:
 
 def _threshold(stem: str, res: dict) -> tuple[float | None, str]:
     """The editing threshold and how it was chosen, from ``edit_threshold`` or older keys."""
+    editors = res.get("editors")
+    if editors:  # chapter 6: a prior and a threshold per regime
+        by_threshold = {}
+        for regime, rec in editors.items():
+            by_threshold.setdefault(float(rec["threshold"]), []).append(regime.upper())
+        if len(by_threshold) == 1:
+            return next(iter(by_threshold)), next(iter(editors.values()))["threshold_source"]
+        return None, " and ".join(f"p = {t:.3g} ({', '.join(rs)})" for t, rs in sorted(by_threshold.items(), reverse=True))
     if res.get("edit_threshold") is not None:
         return float(res["edit_threshold"]), ""
     t = res.get("threshold")
@@ -101,7 +109,7 @@ def rests_on(number: int, stem_results: dict[str, dict | None], metrics: list[st
             continue
         prior = _prior(stem, res)
         pretrained = res.get("edit_prior_pretrained", not prior.endswith("teacher"))
-        out["prior"] = prior + ("" if pretrained else " (stand-in)")
+        out["prior"] = prior + ("" if pretrained or "stand-in" in prior else " (stand-in)")
         out["stand_in"] = out["stand_in"] or not pretrained
         value, how = _threshold(stem, res)
         if number == 5:

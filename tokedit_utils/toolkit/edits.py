@@ -1,5 +1,6 @@
-"""What an edit did to a text, word by word: the highlighted diff of a passage, the changed
-spans, and the share of them that produce a word the corpus never uses."""
+"""Editing with a pretrained prior (windows it can hold in memory), and what an edit did to
+a text, word by word: the highlighted diff of a passage, the changed spans, and the share of
+them that produce a word the corpus never uses."""
 
 from __future__ import annotations
 
@@ -7,6 +8,25 @@ from typing import Sequence
 import difflib
 import html
 import re
+
+from ..toedit import ToEditor
+from . import paper
+
+
+def windowed_editor(model, tokenizer, window: int, **options) -> ToEditor:
+    """An editor whose forward pass sees at most ``window`` tokens at a time, each later window
+    of a long document bringing seven eighths new tokens. A prior with a long context holds a
+    batch of full-context logits otherwise: SmolLM2's 8,192 positions x 49,152 tokens x 4 bytes
+    is 1.6 GB per window, and a batch of them ran a 24 GB machine out of memory."""
+    context = ToEditor(model, tokenizer, max_length=window, **options).context
+    return ToEditor(model, tokenizer, max_length=window, stride=max(1, context - context // 8), **options)
+
+
+def paper_editor(model, tokenizer, threshold: float, window: int | None = None, **options) -> ToEditor:
+    """The paper's editing rule, resampling tokens with P >= ``threshold`` from the top-k
+    (k = 8) with beta = 1.5; in windows of ``window`` tokens when given."""
+    rule = dict(threshold=threshold, sampler="top_k", k=paper.K, beta=paper.BETA, **options)
+    return windowed_editor(model, tokenizer, window, **rule) if window else ToEditor(model, tokenizer, **rule)
 
 
 _PIECE = re.compile(r"\s+|\w+|[^\w\s]")

@@ -13,6 +13,7 @@ import numpy as np
 from ...toedit import ToEditor, stored, token_probability_histogram
 from ...toedit.results import TABLE6_EDGES
 from ...toolkit import paper
+from ...toolkit.edits import windowed_editor  # noqa: F401 (the chapter's API)
 
 
 #: Thresholds of the dose curve.
@@ -46,15 +47,6 @@ class ScoredTokens:
     @property
     def scored(self) -> int:
         return int(sum((~np.isnan(p)).sum() for p in self.probs))
-
-
-def windowed_editor(model, tokenizer, window: int, **options) -> ToEditor:
-    """An editor whose forward pass sees at most ``window`` tokens at a time, each later window
-    of a long document bringing seven eighths new tokens. A prior with a long context holds a
-    batch of full-context logits otherwise: SmolLM2's 8,192 positions x 49,152 tokens x 4 bytes
-    is 1.6 GB per window, and a batch of them ran a 24 GB machine out of memory."""
-    context = ToEditor(model, tokenizer, max_length=window, **options).context
-    return ToEditor(model, tokenizer, max_length=window, stride=max(1, context - context // 8), **options)
 
 
 def score_tokens(editor, texts: Sequence[str], ids: Sequence | None = None, *, k: int = paper.K,

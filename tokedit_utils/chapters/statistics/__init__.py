@@ -45,9 +45,11 @@ from .measure import (  # noqa: F401
     model_context,
     percentiles,
     repeat_blocks,
+    sample_documents,
     selection_verdict,
     top_bigrams,
     top_share,
+    train_llama_prior,
     tsne,
     words,
 )

@@ -65,6 +65,28 @@ def build_llama(tokenizer, n_layer: int, width: int, n_head: int, context: int, 
     return LlamaForCausalLM(config)
 
 
+def train_llama_prior(train_docs, tokenizer, block_size: int, *, layers: int, width: int, heads: int,
+                      epochs: float, learning_rate: float, batch_size: int, seed: int, device):
+    """:func:`build_llama` trained on ``train_docs`` with chapter 1's tokenizer;
+    ``(model, tokens seen)``."""
+    from ...toolkit import trainer
+
+    blocks = trainer.tokenize_and_chunk(train_docs, tokenizer, block_size)
+    model = build_llama(tokenizer, layers, width, heads, block_size, seed=seed).to(device)
+    run = trainer.train_causal_lm(model, blocks, learning_rate=learning_rate, batch_size=batch_size,
+                                  epochs=epochs, seed=seed, desc="Llama prior")
+    return model, run.tokens_seen
+
+
+def sample_documents(texts: Sequence[str], size: int | None, seed: int) -> list[str]:
+    """Up to ``size`` of ``texts`` drawn without replacement, in their order (all when
+    ``size`` is None): what a slow prior scores."""
+    if size is None or size >= len(texts):
+        return list(texts)
+    keep = np.sort(np.random.default_rng(seed).choice(len(texts), size, replace=False))
+    return [texts[i] for i in keep]
+
+
 # --------------------------------------------------------------------------- n-gram features
 
 

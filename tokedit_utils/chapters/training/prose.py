@@ -8,7 +8,7 @@ import numpy as np
 
 from ...toolkit import stats
 from ...toolkit.stats import pct as _pct
-from .regimes import BETTER, WORSE, arm_deltas, fmt
+from .regimes import BETTER, SET_REGIME, WORSE, arm_deltas, fmt
 
 
 ARMS = ("source", "edited")
@@ -60,12 +60,18 @@ def delta_table(result: dict, arms=ARMS, base: dict | None = None):
     return pd.DataFrame(rows).set_index("metric").round(3)
 
 
-def dose_table(edit_stats: dict):
-    """Tokens, flagged, changed and P >= 0.99 shares (%) of each edited set."""
+def dose_table(edit_stats: dict, editors: dict | None = None):
+    """Tokens, flagged, changed and P >= 0.99 shares (%) of each edited set, and its prior and
+    threshold when ``editors`` (:func:`regime_editors`) is given."""
     import pandas as pd
 
     table = pd.DataFrame(edit_stats).T
-    out = pd.DataFrame({"tokens": table["tokens"].astype(int),
+    who = {}
+    if editors:
+        records = {name: editors[SET_REGIME[name]][1] for name in table.index}
+        who = {"prior": [records[n]["prior"] for n in table.index],
+               "p": [f"{records[n]['threshold']:.4g}" for n in table.index]}
+    out = pd.DataFrame({**who, "tokens": table["tokens"].astype(int),
                         "flagged (%)": 100 * table["flagged_share"].astype(float),
                         "changed (%)": 100 * table["changed_share"].astype(float),
                         "P >= 0.99 (%)": 100 * table["share_at_0.99"].astype(float)})
@@ -149,6 +155,31 @@ def _line(result: dict, metric: str) -> str:
             f"**{d['verdict']}**")
 
 
+def _dose(results: dict) -> str:
+    """Which prior edited each regime at which threshold, and how much it edited."""
+    es, theirs, ed = results["edit_stats"], results["paper"], results["editors"]
+
+    def who(regime):
+        rec = ed[regime]
+        name = "chapter 1's teacher (a stand-in)" if rec["prior"] == "teacher" else f"`{rec['prior']}`"
+        return f"{name} at p = {rec['threshold']:.4g} ({rec['threshold_source']})"
+
+    def edited(name, what):
+        return f"{_pct(es[name]['flagged_share'])} of {what} flagged, {_pct(es[name]['changed_share'])} changed"
+
+    text = (f"**Dose.** Pre-training text: {who('pt')}, {edited('pt', 'its tokens')}. Continual pre-training's "
+            f"domain text: {who('cpt')}, {edited('cpt_domain', 'its tokens')}. Fine-tuning responses: {who('sft')}, "
+            f"{edited('sft_gen1', 'the tokens')} in generation 1 and {edited('sft_gen2', 'the tokens')} in generation 2 "
+            f"(paper, Table 15: {_pct(theirs['flagged_share'][0])} and {_pct(theirs['flagged_share'][1])} flagged).")
+    teacher = [r for r in ("pt", "sft") if ed[r]["prior"] == "teacher"]
+    if teacher:
+        text += (f" With the paper's rule, p ≥ 0.99, the teacher would flag only "
+                 f"{_pct(es['pt' if 'pt' in teacher else 'sft_gen1']['share_at_0.99'])} of the "
+                 f"{'pre-training text' if 'pt' in teacher else 'responses'}: it is never that sure, so it "
+                 "edits at a threshold matched to the paper's dose.")
+    return text
+
+
 def summary(results: dict, gpu: dict | None = None) -> str:
     """The chapter's closing paragraphs, written from its ``results.json``."""
     r, theirs, es = results["regimes"], results["paper"], results["edit_stats"]
@@ -159,13 +190,7 @@ def summary(results: dict, gpu: dict | None = None) -> str:
     mdes = [r[k]["delta"][PRIMARY[k]]["mde"] for k in PRIMARY]
     rel_mde = [100 * m / abs(r[k]["delta"][PRIMARY[k]]["source_mean"]) for m, k in zip(mdes, PRIMARY) if m is not None]
     parts = [
-        f"**Dose.** Editing at p = {results['threshold']:.4g} ({results['threshold_source']}) flagged "
-        f"{_pct(es['pt']['flagged_share'])} of the pre-training text's tokens and changed "
-        f"{_pct(es['pt']['changed_share'])}; on the fine-tuning responses it flagged "
-        f"{_pct(es['sft_gen1']['flagged_share'])} in generation 1 and {_pct(es['sft_gen2']['flagged_share'])} in "
-        f"generation 2 (paper, Table 15: {_pct(theirs['flagged_share'][0])} and {_pct(theirs['flagged_share'][1])}). "
-        f"With the paper's rule, p ≥ 0.99, our prior would flag only {_pct(es['pt']['share_at_0.99'])} of the "
-        f"pre-training text.",
+        _dose(results),
         f"**Pre-training from scratch** ({n} paired seeds, students of {st['parameters']:,} parameters, "
         f"{st['pt_tokens']:,} training tokens each"
         + (f"; the source arm is chapter 2's pure-human students, reused for seeds "

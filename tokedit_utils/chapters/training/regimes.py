@@ -10,7 +10,7 @@ import math
 import datasets
 import numpy as np
 
-from ...toolkit import models, paper, paths, stats, trainer
+from ...toolkit import edits, models, paper, paths, stats, trainer
 from ...toedit import EditStats, ToEditor, stored
 
 
@@ -51,9 +51,50 @@ def edit_seeds(seeds: Sequence[int], edit_seeds: Sequence[int] | None) -> dict[i
     return dict(zip(seeds, edit_seeds))
 
 
-def make_editor(model, tokenizer, threshold: float, **options) -> ToEditor:
-    """The paper's editing rule: resample tokens with P >= threshold, top-k (k=8), beta=1.5."""
-    return ToEditor(model, tokenizer, threshold=threshold, sampler="top_k", k=paper.K, beta=paper.BETA, **options)
+make_editor = edits.paper_editor
+
+REGIMES = ("pt", "cpt", "sft")
+#: which regime each edited set of ``edit_stats`` belongs to
+SET_REGIME = {"pt": "pt", "cpt_domain": "cpt", "sft_gen1": "sft", "sft_gen2": "sft"}
+
+
+def regime_editors(teacher, tokenizer, threshold: float, threshold_source: str, *, prior: str | None,
+                   prior_threshold: float, prior_regimes: Sequence[str], window: int,
+                   batch_size: int) -> dict[str, tuple[ToEditor, dict]]:
+    """``{regime: (editor, record)}``: the pretrained ``prior`` at ``prior_threshold`` for
+    ``prior_regimes``, chapter 1's teacher (the stand-in) at ``threshold`` for the others.
+    The record says which prior, which threshold and where the threshold came from."""
+    unknown = sorted(set(prior_regimes) - set(REGIMES))
+    if unknown:
+        raise ValueError(f"prior_regimes: unknown regimes {unknown}; choose from {list(REGIMES)}")
+    stand_in = (make_editor(teacher, tokenizer, threshold),
+                {"prior": "teacher", "pretrained": False, "threshold": threshold, "threshold_source": threshold_source})
+    editors = dict.fromkeys(REGIMES, stand_in)
+    if prior and prior_regimes:
+        from ...toedit import load_prior
+
+        model, prior_tokenizer = load_prior(prior)  # the best device; float32 on a CPU
+        editor = make_editor(model, prior_tokenizer, prior_threshold, window=window, batch_size=batch_size)
+        record = {"prior": prior, "pretrained": True, "threshold": prior_threshold,
+                  "threshold_source": "the paper's" if prior_threshold == paper.THRESHOLD else "set by the profile"}
+        editors.update({r: (editor, record) for r in prior_regimes})
+    return editors
+
+
+def editors_record(editors: dict[str, tuple[ToEditor, dict]]) -> dict:
+    """``results.json``'s account of the editing: per regime its prior, threshold and
+    engine options, and the chapter-wide ``edit_prior`` / ``edit_prior_pretrained`` /
+    ``edit_threshold`` the verdict page reads (the threshold None when regimes differ)."""
+    per_regime = {r: {**rec, "config": e.config()} for r, (e, rec) in editors.items()}
+    priors = {}  # the pretrained prior first; the teacher named a stand-in
+    for r, rec in sorted(per_regime.items(), key=lambda item: not item[1]["pretrained"]):
+        priors.setdefault(rec["prior"] + ("" if rec["pretrained"] else ", a stand-in"), []).append(r.upper())
+    thresholds = {rec["threshold"] for rec in per_regime.values()}
+    return {"editors": per_regime,
+            "edit_prior": next(iter(priors)) if len(priors) == 1 else
+            "; ".join(f"{p} ({', '.join(rs)})" for p, rs in priors.items()),
+            "edit_prior_pretrained": all(rec["pretrained"] for rec in per_regime.values()),
+            "edit_threshold": thresholds.pop() if len(thresholds) == 1 else None}
 
 
 def dose(edit_stats: EditStats) -> dict:
