@@ -26,6 +26,11 @@ def test_intro_substitutions_read_each_stages_parameters(tmp_path, monkeypatch):
     assert subs["prior"] == "`smollm2-135m-instruct`" and subs["threshold"] == "p = 0.99"
     assert subs["training_threshold"] == "a dose-matched threshold"
     assert subs["ablation_thresholds"] == "the paper's thresholds"
+    _stamp("toy2", "06_training", {"edit_threshold": "dose_matched", "prior": "smollm2-135m-instruct",
+                                   "prior_threshold": 0.99, "prior_regimes": ["cpt"]})
+    assert html.intro_substitutions("toy2")["training_threshold"] == (
+        "p = 0.99 with the prior for continual pre-training and a dose-matched threshold with chapter 1's "
+        "teacher for pre-training and fine-tuning")
     # every substitution the page uses is defined, and the page lists every chapter of the chain
     page = (paths.PROJECT_ROOT / "book" / "intro.md").read_text()
     assert set(re.findall(r"\{\{ (\w+) \}\}", page)) <= set(subs)

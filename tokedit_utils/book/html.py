@@ -85,6 +85,21 @@ def show_parameters_once(nb, profile: str):
     return nb
 
 
+def training_editing(ch6: dict, threshold) -> str:
+    """Chapter 6's editing in words: the prior's threshold for the regimes it edits, the
+    teacher's for the rest."""
+    names = {"pt": "pre-training", "cpt": "continual pre-training", "sft": "fine-tuning"}
+    regimes = ch6.get("prior_regimes") or [] if ch6.get("prior") else []
+    with_prior = [n for r, n in names.items() if r in regimes]
+    others = [n for r, n in names.items() if r not in regimes]
+    if not with_prior:
+        return threshold(ch6.get("edit_threshold"))
+    text = f"{threshold(ch6.get('prior_threshold'))} with the prior for {' and '.join(with_prior)}"
+    if others:
+        text += f" and {threshold(ch6.get('edit_threshold'))} with chapter 1's teacher for {' and '.join(others)}"
+    return text
+
+
 def intro_substitutions(profile: str) -> dict[str, str]:
     """The settings the introduction states, from each stage's resolved parameters (its stamp):
     MyST substitutions such as ``{{ ratios }}``, so the page says what this build ran."""
@@ -114,7 +129,7 @@ def intro_substitutions(profile: str) -> dict[str, str]:
         "seeds": str(len(ch2.get("student_seeds") or [])),
         "prior": "chapter 1's teacher (a stand-in)" if not prior else f"`{Path(str(prior)).name}`",
         "threshold": threshold(ch4.get("threshold")),
-        "training_threshold": threshold(ch6.get("edit_threshold")),
+        "training_threshold": training_editing(ch6, threshold),
         "ablation_thresholds": ("the paper's thresholds" if mapping == "literal" else
                                 f"{str(mapping).replace('_', '-')} thresholds"),
     }
