@@ -1,10 +1,12 @@
-"""The first thing every chapter notebook calls: offline mode, seeds, threads, the CPU
-allocator, figure style."""
+"""The first thing every chapter notebook calls: ``chapter()``, the setup call. It sets
+offline mode, seeds, threads, the CPU allocator and the figure style (``start``), and
+returns the chapter's output folder and clock with the steps every chapter repeats."""
 
 from __future__ import annotations
 
 import os
 import random
+import time
 import warnings
 
 from ..toedit.cpu import tune_cpu_allocator
@@ -45,8 +47,6 @@ class Chapter:
     the two steps every chapter repeats (save and show a figure, write ``results.json``)."""
 
     def __init__(self, stem: str, profile: str):
-        import time
-
         from . import paths
 
         self.stem, self.profile = stem, profile
@@ -55,14 +55,10 @@ class Chapter:
 
     def seconds(self) -> float:
         """Wall-clock seconds since the setup call."""
-        import time
-
         return time.perf_counter() - self._wall
 
     def cpu_seconds(self) -> float:
         """CPU seconds of this process (all its threads) since the setup call."""
-        import time
-
         return time.process_time() - self._cpu
 
     def show(self, fig, name: str) -> None:
