@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...toolkit import stats
 
 MASK_TYPES = ("disjoint", "overlapping", "all_or_nothing")
 
