@@ -39,3 +39,28 @@ def test_tuned_allocator_reuses_freed_blocks():
     # untuned: the logits alone are a fresh 64 MiB mmap each pass, 16k page faults
     assert untuned > 6 * 16_000, untuned
     assert tuned < untuned / 3, (tuned, untuned)
+
+
+def test_chapter_writes_figures_and_results_into_its_stage(tmp_path, monkeypatch):
+    """The setup call's chapter writes where the runner points it, figures as PNGs and
+    results with paths made relative to the stage."""
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from tokedit_utils.toolkit import session
+
+    monkeypatch.setenv("TOKEDIT_STAGE_DIR", str(tmp_path / "stage"))
+    ch = session.Chapter("01_corpora", "smoke")
+    assert ch.out_dir == tmp_path / "stage" and ch.out_dir.is_dir()
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    ch.show(fig, "line")
+    assert (ch.out_dir / "figures" / "line.png").stat().st_size > 0
+    ch.write_results({"file": str(ch.out_dir / "teacher"), "seconds": ch.seconds()})
+    written = json.loads((ch.out_dir / "results.json").read_text())
+    assert written["file"] == "teacher" and written["seconds"] >= 0
+    assert ch.cpu_seconds() >= 0

@@ -1,6 +1,153 @@
-"""Chapter 1's prose: the corpora and the teacher, written from its ``results.json``."""
+"""Chapter 1: the corpus tables, the samples shown, the mixtures written, the figures, and
+the prose written from its ``results.json``."""
 
 from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SPLITS = ["train", "validation", "test"]
+
+
+def count_tokens(human, tokenizer):
+    """``human`` with a ``tokens`` column: each document's token count, computed once."""
+    def count(batch):
+        ids = tokenizer(batch["text"], add_special_tokens=False)["input_ids"]
+        return {"tokens": [len(i) for i in ids]}
+
+    return human.map(count, batched=True, batch_size=256)
+
+
+def corpus_stats(human) -> pd.DataFrame:
+    """Documents, words and tokens per domain and split (one row each)."""
+    frames = []
+    for split, ds in human.items():
+        frame = ds.select_columns(["domain", "text", "tokens"]).to_pandas()
+        frames.append(frame.assign(split=split, words=frame.text.str.split().str.len()))
+    return (
+        pd.concat(frames)
+        .groupby(["domain", "split"])
+        .agg(documents=("text", "size"), words=("words", "sum"), tokens=("tokens", "sum"))
+        .reset_index()
+    )
+
+
+def split_table(stats: pd.DataFrame) -> pd.DataFrame:
+    """Documents and tokens per domain (rows) and split (columns), with an ``all`` row."""
+    table = stats.pivot_table(
+        index="domain", columns="split", values=["documents", "tokens"], aggfunc="sum"
+    )
+    table = table.reindex(columns=SPLITS, level=1)
+    table.loc["all"] = table.sum()
+    return table
+
+
+def corpus_counts(stats: pd.DataFrame, domains, splits) -> dict:
+    """``{domain: {split: {documents, words, tokens}}}`` for ``results.json``."""
+    table = stats.set_index(["domain", "split"])
+    return {
+        d: {s: {k: int(v) for k, v in table.loc[(d, s)].items()}
+            for s in splits if (d, s) in table.index}
+        for d in domains
+    }
+
+
+def plot_corpus_tokens(stats: pd.DataFrame):
+    """Tokens per domain, stacked by split."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    pivot = stats.pivot_table(
+        index="domain", columns="split", values="tokens", aggfunc="sum"
+    )[SPLITS]
+    (pivot / 1e3).plot.barh(stacked=True, ax=ax)
+    ax.set_xlabel("tokens (thousands)")
+    ax.set_ylabel("")
+    ax.set_title("The human corpus, by domain and split")
+    return fig
+
+
+def unigram_entropy(blocks, vocab_size: int) -> float:
+    """The loss of a model that ignores context: the unigram entropy of the blocks (nats)."""
+    counts = np.bincount(
+        np.concatenate([np.array(b) for b in blocks["input_ids"]]), minlength=vocab_size
+    )
+    probs = counts[counts > 0] / counts.sum()
+    return float(-(probs * np.log(probs)).sum())
+
+
+def plot_teacher_loss(loss_curve: list[dict], entropy: float):
+    """The teacher's training loss against tokens seen, the unigram entropy as reference."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.plot(
+        [p["tokens"] / 1e6 for p in loss_curve],
+        [p["loss"] for p in loss_curve],
+        label="teacher, training loss",
+    )
+    ax.axhline(entropy, color="grey", ls="--", label=f"unigram entropy ({entropy:.2f})")
+    ax.set_xlabel("training tokens seen (millions)")
+    ax.set_ylabel("cross-entropy (nats / token)")
+    ax.set_title("Teacher training loss")
+    ax.legend()
+    return fig
+
+
+def _opening(text: str, words: int = 60) -> str:
+    return " ".join(text.split()[:words]) + " …"
+
+
+def sample_pairs(validation, synthetic: list[dict], domains, temperature: float):
+    """Up to three domains: a human validation opening beside a synthetic one (a Styler)."""
+    val_text = dict(zip(validation["domain"], validation["text"]))
+    synth_text = {r["domain"]: r["text"] for r in reversed(synthetic)}
+    shown = [d for d in domains if d in val_text and d in synth_text]
+    pairs = [
+        {
+            "domain": d,
+            "human (validation)": _opening(val_text[d]),
+            f"synthetic (T = {temperature:g})": _opening(synth_text[d]),
+        }
+        for d in shown[:: max(1, len(shown) // 3)][:3]
+    ]
+    return (
+        pd.DataFrame(pairs)
+        .style.hide(axis="index")
+        .set_properties(
+            **{"text-align": "left", "white-space": "pre-wrap", "vertical-align": "top"}
+        )
+    )
+
+
+def write_mixtures(out_dir: Path, human_texts, synthetic, sweep, tokenizer, ratios,
+                   tokens: int, seed: int) -> tuple[list[dict], list[str], dict]:
+    """Write one mixture per synthetic ratio, and a pure-synthetic one per swept
+    temperature, under ``out_dir/mixtures``. Returns the table rows, the mixture files and
+    the sweep's files (by temperature), relative to ``out_dir``."""
+    from ..toolkit import data, mixtures
+
+    (out_dir / "mixtures").mkdir(exist_ok=True)
+    rows, files, sweep_files = [], [], {}
+    for ratio in ratios:
+        records = mixtures.build_mixture(
+            human_texts, [r["text"] for r in synthetic], tokenizer, ratio, tokens, seed=seed
+        )
+        files.append(f"mixtures/synthetic_{ratio:.2f}.jsonl.gz")
+        data.write_jsonl_gz(out_dir / files[-1], records)
+        rows.append({"mixture": f"{ratio:.0%} synthetic", "documents": len(records),
+                     "human documents": sum(r["source"] == "human" for r in records)})
+    for temp, corpus_t in sweep.items():
+        records = mixtures.build_mixture(
+            human_texts, [r["text"] for r in corpus_t], tokenizer, 1.0, tokens, seed=seed
+        )
+        sweep_files[f"{temp:g}"] = f"mixtures/synthetic_1.00_T{temp:g}.jsonl.gz"
+        data.write_jsonl_gz(out_dir / sweep_files[f"{temp:g}"], records)
+        rows.append({"mixture": f"100% synthetic, T = {temp:g}", "documents": len(records),
+                     "human documents": 0})
+    return rows, files, sweep_files
 
 
 def headline(results: dict) -> str:

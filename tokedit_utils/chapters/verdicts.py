@@ -16,7 +16,7 @@ import html
 import json
 from pathlib import Path
 
-from ..toolkit import paper, stats
+from ..toolkit import paper, paths, stats
 
 NOT_RUN, PARTLY = stats.NOT_RUN, stats.PARTLY
 
@@ -125,6 +125,14 @@ def rests_on(number: int, stem_results: dict[str, dict | None], metrics: list[st
             literal = abs(value - paper.THRESHOLD) < 1e-9
         out["stand_in"] = out["stand_in"] or not literal
     return out
+
+
+def stage_dirs(profile: str) -> dict[str, Path | None]:
+    """Every stem the paper's claims rest on, mapped to its stage folder of ``profile``, or
+    None when no chapter notebook of that name is in the chain."""
+    chapters = {nb.stem for nb in paths.chapter_notebooks()}
+    stems = {stem for *_, sources in PAPER_CLAIMS for stem, _ in sources}
+    return {s: paths.stage_dir(profile, s) if s in chapters else None for s in sorted(stems)}
 
 
 def collect(stage_dirs: dict[str, Path | None]) -> list[dict]:

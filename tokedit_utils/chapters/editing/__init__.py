@@ -18,6 +18,7 @@ of changes at a threshold is then ``sum(q_i, P_i >= t)``, its sampling variance 
 from .measure import (  # noqa: F401
     DOSE_THRESHOLDS,
     ScoredTokens,
+    choose_threshold,
     dose_by_threshold,
     dose_curve,
     dose_matched_threshold,
@@ -37,6 +38,7 @@ from .measure import (  # noqa: F401
     score_tokens,
     share_at_least,
     throughput,
+    u_shape,
     windowed_editor,
 )
 from .figures import (  # noqa: F401

@@ -102,6 +102,25 @@ def share_at_least(probs: np.ndarray, threshold: float) -> float:
 # --------------------------------------------------------------------------- dose
 
 
+def u_shape(probs: np.ndarray, table: dict, quart: dict) -> dict:
+    """The U-shape's record: the scored tokens, Table 6's intervals, the quartiles, whether
+    the intervals are U-shaped, and the share at or above 0.5, 0.9 and 0.99."""
+    share_at = {f"{t:g}": share_at_least(probs, t) for t in (0.5, 0.9, 0.99)}
+    return {"scored_tokens": len(probs), "intervals": table, "quantiles": quart,
+            "u_shaped": is_u_shaped(table["percent"]), "share_at_least": share_at}
+
+
+def choose_threshold(threshold, dose_matched: float, flag_matched: float,
+                     share_at: dict) -> dict:
+    """The edit threshold the rule uses: ``threshold`` itself, or the dose- or flag-matched
+    one when it names them; with both matched values beside it."""
+    rule = threshold if isinstance(threshold, str) else "fixed"
+    matched = {"dose_matched": dose_matched, "flag_matched": flag_matched}
+    value = float(matched.get(threshold, threshold))
+    return {"threshold": {"rule": rule, "value": value}, "share_at_least": share_at,
+            "dose_matched_threshold": dose_matched, "flag_matched_threshold": flag_matched}
+
+
 def dose_curve(probs: np.ndarray, change: np.ndarray, thresholds: Sequence[float] = DOSE_THRESHOLDS) -> list[dict]:
     """Per threshold t: the share of scored tokens flagged (P >= t), and the expected share
     changed (of all scored tokens, and of the flagged ones)."""

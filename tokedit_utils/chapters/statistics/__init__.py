@@ -53,6 +53,19 @@ from .measure import (  # noqa: F401
     tsne,
     words,
 )
+from .figures import (  # noqa: F401
+    COLORS,
+    bigram_table,
+    concentration_table,
+    percentile_table,
+    plot_buckets,
+    plot_ppl_distributions,
+    plot_selection,
+    plot_top_bigrams,
+    plot_tsne,
+    selection_arms,
+    selection_table,
+)
 from .prose import (  # noqa: F401
     ARM_LABELS,
     HUMAN_ARM,

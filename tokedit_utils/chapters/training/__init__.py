@@ -67,3 +67,4 @@ from .prose import (  # noqa: F401
     regime_result,
     summary,
 )
+from .figures import plot_generations  # noqa: F401

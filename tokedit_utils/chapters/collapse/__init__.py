@@ -16,7 +16,20 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..toolkit import paper, stats
+from ...toolkit import paper, stats
+from .figures import (  # noqa: F401
+    continuation_example,
+    epoch_table,
+    gap_table,
+    paper_table,
+    plot_gaps,
+    plot_ppl_by_epoch,
+    plot_ppl_by_ratio,
+    plot_tasks,
+    plot_training_loss,
+    ppl_table,
+    ratio_colors,
+)
 
 
 
@@ -199,26 +212,6 @@ def task_table(teacher_tasks: dict, runs: list[dict], ratios: Sequence[float]) -
     table = pd.DataFrame(rows).set_index("model")
     table.columns = [f"{t.replace('tokedit_', '')}, acc_mutual_info %" for t in table.columns]
     return table
-
-
-def plot_tasks(teacher_tasks: dict, runs: list[dict], ratios: Sequence[float], counted: Sequence[str],
-               chance: float, colors: dict):
-    """One panel per task: each arm's mean accuracy with its seed SD, the teacher and chance."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(teacher_tasks), figsize=(5 * len(teacher_tasks), 3.8), squeeze=False)
-    for ax, t in zip(axes[0], teacher_tasks):
-        acc = by_seed(runs, ratios, lambda run, t=t: 100 * run["tasks"][t]["acc_mi"])
-        ax.bar([f"{r:.0%}" for r in ratios], acc.mean(0), color=[colors[r] for r in ratios],
-               yerr=acc.std(0, ddof=1) if len(acc) > 1 else None, capsize=4)
-        ax.axhline(100 * teacher_tasks[t]["acc_mi"], color="black", lw=1.2, label="teacher")
-        ax.axhline(100 * chance, color="grey", ls="--", label="chance")
-        ax.set_xlabel("synthetic share of the training tokens")
-        ax.set_ylabel("zero-shot acc_mutual_info (%), ± seed SD")
-        status = "counts" if t in counted else "excluded: teacher near chance"
-        ax.set_title(f"{t.replace('tokedit_', '').replace('_', ' ')} ({status})", fontsize=10)
-        ax.legend(fontsize=8, loc="lower left", framealpha=0.9)
-    return fig
 
 
 # --------------------------------------------------------------------------- prose from results
