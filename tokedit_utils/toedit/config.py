@@ -36,7 +36,12 @@ class EditConfig:
     allow_special: bool = _opt(False, "allow special tokens as replacements")
     max_length: int | None = _opt(None, "window length (default: the model's context)")
     stride: int | None = _opt(None, "new positions scored per later window (default: context // 2)")
-    batch_size: int = _opt(32, "windows per forward pass")
+    batch_size: int = _opt(32, "windows per forward pass (fewer where max_logits_gib needs)")
+    max_logits_gib: float | None = _opt(None, "memory for one forward pass's logits, batch x window x "
+                                        "vocabulary x 4 bytes, in GiB; the batch is cut to fit (default: 2 on "
+                                        "a CPU, a quarter of the GPU's memory on CUDA)")
+    no_overlap: bool = _opt(False, "tokenize and rebuild texts between forward passes instead of during "
+                            "them (the serial path; the output is the same)")
     chunk_docs: int = _opt(256, "documents per chunk (memory bound, resume granularity)")
     fine_bins: int = _opt(100, "bins of the fine probability histogram")
 
@@ -59,6 +64,8 @@ class EditConfig:
         _number("beta", self.beta, low=0.0, low_open=True)
         for name in ("k", "batch_size", "chunk_docs", "fine_bins"):
             _integer(name, getattr(self, name), low=1)
+        if self.max_logits_gib is not None:
+            _number("max_logits_gib", self.max_logits_gib, low=0.0, low_open=True)
         if self.max_length is not None:
             _integer("max_length", self.max_length, low=2)
         if self.stride is not None:
