@@ -1,0 +1,55 @@
+"""The gpu profile before any GPU: ``extends`` in profile files, and the gpu profile's code
+paths run through the chain runner on the CPU at smoke sizes (``tests/profiles/gpu_on_cpu.yml``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tokedit_utils import book
+from tokedit_utils.toolkit import paths, profiles
+
+SHRUNK = Path(__file__).resolve().parent / "profiles" / "gpu_on_cpu.yml"
+
+
+def test_a_profile_extends_another_and_overrides_what_it_names(tmp_path):
+    (tmp_path / "base.yml").write_text("a:\n  x: 1\n  y: 2\nb:\n  z: [1, 2]\n")
+    (tmp_path / "mid.yml").write_text("extends: base\na:\n  y: 3\nc:\n  w: 4\n")
+    (tmp_path / "top.yml").write_text("extends: mid.yml\nb:\n  z: [5]\n")
+    name, over = profiles.load_profile(str(tmp_path / "top.yml"), profiles_dir=tmp_path)
+    assert name == "top" and over == {"a": {"x": 1, "y": 3}, "b": {"z": [5]}, "c": {"w": 4}}
+    (tmp_path / "loop.yml").write_text("extends: loop.yml\na:\n  x: 1\n")
+    with pytest.raises(profiles.ChainError, match="extends itself"):
+        profiles.load_profile(str(tmp_path / "loop.yml"), profiles_dir=tmp_path)
+    (tmp_path / "bad.yml").write_text("extends: [base]\n")
+    with pytest.raises(profiles.ChainError, match="extends must name a profile"):
+        profiles.load_profile(str(tmp_path / "bad.yml"), profiles_dir=tmp_path)
+    (tmp_path / "lost.yml").write_text("extends: nowhere\n")
+    with pytest.raises(profiles.ChainError, match="unknown profile 'nowhere'"):
+        profiles.load_profile(str(tmp_path / "lost.yml"), profiles_dir=tmp_path)
+
+
+def test_the_shrunk_profile_keeps_what_the_gpu_profile_changes_beyond_sizes():
+    gpu = profiles.profile_overrides("gpu")
+    name, shrunk = profiles.load_profile(str(SHRUNK))
+    assert name == "gpu_on_cpu" and set(shrunk) == set(gpu)
+    for stem, names in {"01_corpora": ["synthetic_ratios"], "02_collapse": ["student_seeds", "eval_tokens_per_domain"],
+                        "04_editing": ["threshold"], "07_ablations": ["threshold_mapping", "seeds"]}.items():
+        assert all(shrunk[stem][n] == gpu[stem][n] for n in names), stem
+    assert not book.check_overrides(name, shrunk, book.chain())  # every name is a real parameter
+
+
+def test_the_gpu_profile_code_paths_run_on_the_cpu():
+    """Chapters 1 and 2 at smoke sizes with what the gpu profile changes beyond sizes: the
+    other chapters' gpu settings are the default profile's paths (the packaged prior, literal
+    thresholds) or sizes, which the smoke and default chains run."""
+    rows: list[dict] = []
+    book.run_chain(str(SHRUNK), until="02_collapse", only=["02_collapse"], log=lambda line: None, report=rows)
+    ratios = profiles.profile_overrides("gpu")["01_corpora"]["synthetic_ratios"]
+    corpora = paths.read_results("gpu_on_cpu", "01_corpora")
+    assert len(corpora["mixtures"]["files"]) >= len(ratios) == 5
+    collapse = paths.read_results("gpu_on_cpu", "02_collapse")
+    assert list(collapse["ratios"]) == ratios and len(collapse["ppl_mean"]) == len(ratios)
+    assert {row["stem"] for row in rows if row["status"] == "ran"} == {"01_corpora", "02_collapse"}
+
