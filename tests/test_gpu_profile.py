@@ -53,3 +53,21 @@ def test_the_gpu_profile_code_paths_run_on_the_cpu():
     assert list(collapse["ratios"]) == ratios and len(collapse["ppl_mean"]) == len(ratios)
     assert {row["stem"] for row in rows if row["status"] == "ran"} == {"01_corpora", "02_collapse"}
 
+
+def test_the_gpu_check_script_dry_path(tmp_path):
+    """``DRY_RUN=1 bash benchmarks/gpu_check.sh``: the environment and the profile check out
+    (the runner resolves every stage's parameters) and the two timed commands are printed."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "DRY_RUN": "1", "PROFILE": str(SHRUNK), "PYTHON": sys.executable, "OUT": str(tmp_path)}
+    done = subprocess.run(["bash", "benchmarks/gpu_check.sh"], cwd=root, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    out = (tmp_path / "gpu_check_summary.txt").read_text()
+    assert "environment: complete" in out
+    assert all(f"[gpu_on_cpu] {nb.stem}: would run" in out for nb in book.chain()), out
+    assert "benchmarks/bench_toedit.py --model smollm2-135m-instruct --device cuda --dtype bfloat16" in out
+    assert f"-m tokedit_utils.book --profile {SHRUNK}" in out
