@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tokedit_utils import book
+from tokedit_utils.toedit.records import iter_records
 from tokedit_utils.toolkit import paths, profiles
 
 SHRUNK = Path(__file__).resolve().parent / "profiles" / "gpu_on_cpu.yml"
@@ -34,7 +35,7 @@ def test_the_shrunk_profile_keeps_what_the_gpu_profile_changes_beyond_sizes():
     gpu = profiles.profile_overrides("gpu")
     name, shrunk = profiles.load_profile(str(SHRUNK))
     assert name == "gpu_on_cpu" and set(shrunk) == set(gpu)
-    for stem, names in {"01_corpora": ["synthetic_ratios"], "02_collapse": ["student_seeds", "eval_tokens_per_domain"],
+    for stem, names in {"01_corpora": ["synthetic_ratios", "writer"], "02_collapse": ["student_seeds", "eval_tokens_per_domain"],
                         "04_editing": ["threshold"], "07_ablations": ["threshold_mapping", "seeds"]}.items():
         assert all(shrunk[stem][n] == gpu[stem][n] for n in names), stem
     assert not book.check_overrides(name, shrunk, book.chain())  # every name is a real parameter
@@ -51,6 +52,15 @@ def test_the_gpu_profile_code_paths_run_on_the_cpu():
     assert len(corpora["mixtures"]["files"]) >= len(ratios) == 5
     collapse = paths.read_results("gpu_on_cpu", "02_collapse")
     assert list(collapse["ratios"]) == ratios and len(collapse["ppl_mean"]) == len(ratios)
+    # the instruct writer's corpus, its mixtures at every nonzero ratio, and students on them
+    written = corpora["writer"]
+    assert written["model"] == "smollm2-135m-instruct" and written["tokens"] >= corpora["mixtures"]["tokens"]
+    assert sorted(map(float, written["mixtures"])) == [r for r in ratios if r > 0]
+    records = [r for _, r in iter_records(paths.stage_dir("gpu_on_cpu", "01_corpora") / "written.jsonl.gz")]
+    assert all(r["prompt"] and r["text"] and r["domain"] in r["prompt"] for r in records)
+    assert sorted(map(float, collapse["written"])) == [r for r in ratios if r > 0]
+    for comparison in collapse["written"].values():
+        assert comparison["log_ratio"]["n"] == len(collapse["seeds"]) and comparison["log_ratio"]["se"] is not None
     assert {row["stem"] for row in rows if row["status"] == "ran"} == {"01_corpora", "02_collapse"}
 
 
