@@ -46,3 +46,19 @@ def test_answers_go_through_the_chat_template_and_are_seeded(gpt2, tok, chat_tok
     assert not any(p in text for p, text in zip(prompts, a))  # the answer only
     with pytest.raises(ValueError, match="no chat template"):
         writer.write(gpt2, tok, prompts, 4)
+
+
+def test_chapter_3_compares_the_written_corpus_with_the_sampled_one(tmp_path, corpus):
+    from tokedit_utils.chapters import statistics as ss
+    from tokedit_utils.toolkit import data
+
+    assert ss.written_statistics(tmp_path, {}, ["a b"], ["c d"], 10) == {}  # no writer: nothing
+    human = [r["text"] for r in corpus[::50][:20]]
+    sampled = [" ".join(t.split()[:40]) for t in human]
+    repetitive = [{"text": "the cat sat on the mat and the cat sat on the mat " * 8}] * 5
+    data.write_jsonl_gz(tmp_path / "written.jsonl.gz", repetitive)
+    out = ss.written_statistics(tmp_path, {"writer": {}}, human, sampled, 300, seed=0)
+    assert list(out) == ["human", "teacher-sampled", "instruct-written"]
+    assert len({v["words"] for v in out.values()}) == 1  # equal-size samples
+    assert out["instruct-written"]["distinct_bigrams"] < 0.1 < out["human"]["distinct_bigrams"]
+    assert out["instruct-written"]["entropy"] < out["human"]["entropy"]

@@ -50,6 +50,7 @@ from .measure import (  # noqa: F401
     top_share,
     tsne,
     words,
+    written_statistics,
 )
 from .prose import (  # noqa: F401
     ARM_LABELS,
