@@ -35,18 +35,35 @@ def test_the_shrunk_profile_keeps_what_the_gpu_profile_changes_beyond_sizes():
     gpu = profiles.profile_overrides("gpu")
     name, shrunk = profiles.load_profile(str(SHRUNK))
     assert name == "gpu_on_cpu" and set(shrunk) == set(gpu)
-    for stem, names in {"01_corpora": ["synthetic_ratios", "writer"], "02_collapse": ["student_seeds", "eval_tokens_per_domain"],
+    for stem, names in {"01_corpora": ["synthetic_ratios", "writer"], "02_collapse": ["eval_tokens_per_domain"],
                         "04_editing": ["threshold"], "07_ablations": ["threshold_mapping", "seeds"]}.items():
         assert all(shrunk[stem][n] == gpu[stem][n] for n in names), stem
     assert not book.check_overrides(name, shrunk, book.chain())  # every name is a real parameter
 
 
-def test_the_gpu_profile_code_paths_run_on_the_cpu():
-    """Chapters 1 and 2 at smoke sizes with what the gpu profile changes beyond sizes: the
-    other chapters' gpu settings are the default profile's paths (the packaged prior, literal
-    thresholds) or sizes, which the smoke and default chains run."""
+def tiny_instruct_model(folder: Path) -> str:
+    """A random GPT-2 with a chat template, saved like any instruct model: the writer's code
+    path (template, left padding, sampling) at no cost. The packaged prior it stands in for
+    loads through the loader chapter 4 runs in every profile."""
+    from tokedit_utils.toolkit import data, models
+
+    texts = [r["text"] for name in data.domains() for _, r in
+             iter_records(paths.CORPUS_DIR / f"{name}.jsonl.gz")][::40]
+    tokenizer = models.train_tokenizer(texts, 300, min_frequency=0)
+    tokenizer.chat_template = "{% for m in messages %}<|user|>{{ m['content'] }}{% endfor %}<|assistant|>"
+    models.save_model(models.build_gpt2(tokenizer, 1, 16, 2, 1024, seed=0), tokenizer, folder)
+    return str(folder)
+
+
+def test_the_gpu_profile_code_paths_run_on_the_cpu(tmp_path):
+    """Chapters 1 and 2 at smoke sizes with what the gpu profile changes beyond sizes (five
+    ratios, the instruct writer, every held-out token): the other chapters' gpu settings are
+    the default profile's paths (the packaged prior, literal thresholds) or sizes, which the
+    smoke and default chains run."""
     rows: list[dict] = []
-    book.run_chain(str(SHRUNK), until="02_collapse", only=["02_collapse"], log=lambda line: None, report=rows)
+    writer = tiny_instruct_model(tmp_path / "writer")
+    book.run_chain(str(SHRUNK), until="02_collapse", only=["02_collapse"], log=lambda line: None, report=rows,
+                   sets={"01_corpora": {"writer": writer}})
     ratios = profiles.profile_overrides("gpu")["01_corpora"]["synthetic_ratios"]
     corpora = paths.read_results("gpu_on_cpu", "01_corpora")
     assert len(corpora["mixtures"]["files"]) >= len(ratios) == 5
@@ -54,7 +71,7 @@ def test_the_gpu_profile_code_paths_run_on_the_cpu():
     assert list(collapse["ratios"]) == ratios and len(collapse["ppl_mean"]) == len(ratios)
     # the instruct writer's corpus, its mixtures at every nonzero ratio, and students on them
     written = corpora["writer"]
-    assert written["model"] == "smollm2-135m-instruct" and written["tokens"] >= corpora["mixtures"]["tokens"]
+    assert written["model"] == writer and written["tokens"] >= corpora["mixtures"]["tokens"]
     assert sorted(map(float, written["mixtures"])) == [r for r in ratios if r > 0]
     records = [r for _, r in iter_records(paths.stage_dir("gpu_on_cpu", "01_corpora") / "written.jsonl.gz")]
     assert all(r["prompt"] and r["text"] and r["domain"] in r["prompt"] for r in records)
