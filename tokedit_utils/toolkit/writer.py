@@ -88,8 +88,9 @@ def write_corpus(writer: str, ds, book_tokenizer, target_tokens: int, *, new_tok
         raise ValueError(f"the writer {writer!r} has neither a pad nor an end-of-text token")
     records, total, round_ = [], 0, 0
     while total < target_tokens:
-        # book tokens per answer are unknown before the first round: ask for a batch at least
-        need = max(batch_size, int((target_tokens - total) / max(new_tokens // 2, 1)))
+        # as if every answer ran to its length limit (about one book token per writer token):
+        # a short count is made up by another round, not by an oversized first one
+        need = max(batch_size, int((target_tokens - total) / new_tokens * 1.05))
         prompts = writer_prompts(ds, need, seed=seed * 1000 + round_)
         answers = write(model, tokenizer, [p["prompt"] for p in prompts], new_tokens, temperature=temperature,
                         top_p=top_p, batch_size=batch_size, seed=seed * 1000 + round_)
