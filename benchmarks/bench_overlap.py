@@ -4,8 +4,10 @@ by ``bench_toedit.py``; its numbers are printed beside the others).
 Both arms edit the same texts with the same editor in one ``edit_texts`` call, cut into
 engine chunks of ``--chunk`` documents, so each timed call spans several chunks (the
 overlap happens between chunks: the next one is tokenized and the last one rebuilt during
-a forward pass). The arms alternate, each repeat in the other order; each keeps its best
-time. Their windows and batches are the forward pass (a')'s, chunk for chunk.
+a forward pass). A third arm times forward + log-softmax (a') on the same chunks in the same
+rounds, so the engine's ratio to it is measured in one stretch of the machine's speed. The
+arms rotate their order every repeat; each keeps its best time. The windows and batches are
+the same in all three, chunk for chunk.
 """
 
 from __future__ import annotations
@@ -24,29 +26,36 @@ def fineweb_edu_rate() -> float:
     return FINEWEB_EDU_TOKENS / (FINEWEB_EDU_H100_HOURS * 3600)
 
 
-def measure_overlap(editor, chunks, tokens: int, repeats: int) -> dict:
-    """Rates (tokens/s) of the engine overlapped and serial over all ``chunks`` at once."""
+def measure_overlap(editor, chunks, tokens: int, repeats: int, floor) -> dict:
+    """Rates (tokens/s) of the engine overlapped and serial over all ``chunks`` at once, and
+    of ``floor(chunk)`` (seconds of forward + log-softmax on a chunk) over the same chunks,
+    the three arms alternating in a rotating order, each keeping its best time."""
     texts = [t for chunk in chunks for t in chunk]
     ids = [f"id:{i}" for i in range(len(texts))]
-    before = editor.chunk_docs, editor.no_overlap
+    before = editor.chunk_docs, editor.overlap
     editor.chunk_docs = size = max(len(c) for c in chunks)
-    best = {"overlapped": np.inf, "serial": np.inf}
+    arms = ("overlapped", "serial", "floor")
+    best = dict.fromkeys(arms, np.inf)
     outputs = {}
     try:
         for rep in range(max(repeats, 1)):
-            for arm in (("overlapped", "serial") if rep % 2 == 0 else ("serial", "overlapped")):
-                editor.no_overlap = arm == "serial"
+            for arm in arms[rep % 3:] + arms[:rep % 3]:
                 t0 = time.perf_counter()
-                outputs[arm] = [r.text for r in editor.edit_texts(texts, ids=ids, seed=0)]
-                best[arm] = min(best[arm], time.perf_counter() - t0)
+                if arm == "floor":
+                    seconds = sum(floor(chunk) for chunk in chunks)
+                else:
+                    editor.overlap = "on" if arm == "overlapped" else "off"
+                    outputs[arm] = [r.text for r in editor.edit_texts(texts, ids=ids, seed=0)]
+                    seconds = time.perf_counter() - t0
+                best[arm] = min(best[arm], seconds)
     finally:
-        editor.chunk_docs, editor.no_overlap = before
+        editor.chunk_docs, editor.overlap = before
     rate = {arm: tokens / seconds for arm, seconds in best.items()}
     same = outputs["overlapped"] == outputs["serial"]
-    print(f"(b') engine, {len(chunks)} chunks of {size} documents in one call, best of "
-          f"{max(repeats, 1)}: overlapped {rate['overlapped']:,.0f} tokens/s, serial (--no-overlap) "
+    print(f"(b') engine, {len(chunks)} chunks of {size} documents in one call, best of {max(repeats, 1)}: "
+          f"overlapped (--overlap on) {rate['overlapped']:,.0f} tokens/s, serial (--overlap off) "
           f"{rate['serial']:,.0f} tokens/s: overlapped/serial = {rate['overlapped'] / rate['serial']:.3f}; "
-          f"same texts: {same}")
+          f"same texts: {same}; forward + log-softmax in the same rounds {rate['floor']:,.0f} tokens/s")
     if not same:
         raise AssertionError("the overlapped and the serial path edited differently")
     return rate

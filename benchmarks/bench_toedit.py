@@ -420,15 +420,16 @@ def main() -> None:
             resident = torch.cuda.memory_allocated()
         print(f"--- batch {batch_size} windows of up to {editor.context} tokens")
         rate = measure(editor, chunks, threshold, args.repeats)
-        rate.update(measure_overlap(editor, chunks, rate["tokens"], args.repeats))
-        against_the_field(rate["overlapped"], rate["n"], where)
+        rate.update(measure_overlap(editor, chunks, rate["tokens"], args.repeats, lambda c: forward_only(editor, c, True)[0]))
+        against_the_field(max(rate["overlapped"], rate["serial"]), rate["floor"], where)
         if cuda:
             peak = torch.cuda.max_memory_allocated()
             print(f"peak GPU memory at batch {batch_size}: {peak / 2**30:.2f} GiB = {resident / 2**30:.2f} GiB "
                   f"resident (weights) + {(peak - resident) / 2**30:.2f} GiB for one batch's activations "
                   f"and logits")
-        print(f"target b'/a' >= 0.9 (overlapped): {'met' if rate['overlapped'] / rate['n'] >= 0.9 else 'NOT met'} "
-              f"({rate['overlapped'] / rate['n']:.3f}); after-forward work engine/loop >= 2: "
+        best = max(rate["overlapped"], rate["serial"]) / rate["floor"]
+        print(f"target b'/a' >= 0.9 (the faster path): {'met' if best >= 0.9 else 'NOT met'} "
+              f"({best:.3f}); after-forward work engine/loop >= 2: "
               f"{'met' if rate['b_post'] / rate['c_post'] >= 2 else 'NOT met'} "
               f"({rate['b_post'] / rate['c_post']:.1f}x)")
 

@@ -23,8 +23,8 @@ def _edit(editor, texts, **kw):
 @pytest.mark.parametrize("batch_size, chunk_docs", [(1, 3), (4, 2), (32, 5), (7, 256)])
 def test_the_overlapped_path_gives_the_serial_bytes(gpt2, tok, texts, batch_size, chunk_docs):
     assert max(len(tok(t)["input_ids"]) for t in texts) > 3 * gpt2.config.n_positions  # several windows
-    serial = ToEditor(gpt2, tok, threshold=0.003, batch_size=batch_size, chunk_docs=chunk_docs, no_overlap=True)
-    overlapped = ToEditor(gpt2, tok, threshold=0.003, batch_size=batch_size, chunk_docs=chunk_docs)
+    serial = ToEditor(gpt2, tok, threshold=0.003, batch_size=batch_size, chunk_docs=chunk_docs, overlap="off")
+    overlapped = ToEditor(gpt2, tok, threshold=0.003, batch_size=batch_size, chunk_docs=chunk_docs, overlap="on")
     ref = _edit(serial, texts)
     assert sum(text != t for (text, *_), t in zip(ref, texts)) > len(texts) // 2  # the edits are real
     assert _edit(overlapped, texts) == ref
@@ -65,8 +65,8 @@ def test_the_command_overlapped_and_serial_write_the_same_bytes(prior_dir, texts
     src.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(texts)))
     common = ["--model", str(prior_dir), "--input", str(src), "--threshold", "0.003", "--no-progress",
               "--chunk-docs", "3", "--batch-size", "2"]
-    assert main(common + ["--output", str(tmp_path / "a.jsonl")]) == 0
-    assert main(common + ["--output", str(tmp_path / "b.jsonl"), "--no-overlap"]) == 0
+    assert main(common + ["--output", str(tmp_path / "a.jsonl"), "--overlap", "on"]) == 0
+    assert main(common + ["--output", str(tmp_path / "b.jsonl"), "--overlap", "off"]) == 0
     a, b = (tmp_path / "a.jsonl").read_bytes(), (tmp_path / "b.jsonl").read_bytes()
     assert a == b and a != src.read_bytes()
 

@@ -36,7 +36,7 @@ def stats_path_for(output) -> Path:
 def _fingerprint(args, input_path: Path) -> dict:
     st = input_path.stat()
     keep = {k: v for k, v in vars(args).items()
-            if k not in ("restart", "no_progress", "device", "chunk_docs", "overwrite", "no_overlap")}
+            if k not in ("restart", "no_progress", "device", "chunk_docs", "overwrite", "overlap")}
     return {"args": keep, "input_size": st.st_size, "input_mtime": st.st_mtime, "sidecars": 2}
 
 

@@ -96,7 +96,7 @@ class ToEditStep(PipelineStep):
                 "prompt_field": self.prompt_field, "condition_on_prompt": self.condition_on_prompt,
                 "seed": self.seed, "generation": self.generation, "stats_field": self.stats_field,
                 "dtype": self.dtype, **{k: v for k, v in dataclasses.asdict(self.config).items()
-                                        if k not in ("chunk_docs", "no_overlap")}}
+                                        if k not in ("chunk_docs", "overlap")}}
 
     def load_editor(self):
         import torch

@@ -290,7 +290,7 @@ class ToEditor:
     def edit_chunks(self, jobs, *, seed=0, generation=1, return_probs=False):
         """``(tag, results)`` of each ``(tag, texts, keys, prompts or None)`` job, in order,
         through :func:`overlap.pipeline`: the next job is tokenized and the last one's texts
-        rebuilt while this one's forward pass runs (``no_overlap``: one after the other; the
+        rebuilt while this one's forward pass runs (``overlap``: "off" one after the other; the
         same bytes either way). ``jobs`` may be a generator: it is read one job ahead."""
         def prepare(job):
             tag, texts, keys, prompts = job
@@ -309,7 +309,8 @@ class ToEditor:
                 texts[i], keys[i], prompts[i] if prompts else None, seed, generation, return_probs)
                 for i in range(len(texts))]
 
-        return overlap.pipeline(jobs, prepare, score, collect, overlap=not self.no_overlap)
+        on = self.overlap == "on" or (self.overlap == "auto" and self.device.type != "cpu")
+        return overlap.pipeline(jobs, prepare, score, collect, overlap=on)
 
     def _edit_long(self, text, key, prompt, seed, generation, return_probs) -> EditResult:
         """A document longer than ``segment_chars``, edited one segment at a time, so that
