@@ -13,7 +13,7 @@ export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: book test test-slurm env chain refresh-references clean lab bench
+.PHONY: book test test-slurm env chain refresh-references clean lab bench gpu-check
 
 env: $(STAMP)
 
@@ -47,6 +47,11 @@ refresh-references: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_toedit.py
+
+# On one CUDA GPU: the engine with the packaged prior, then the whole book in the gpu profile
+# (DRY_RUN=1: check the environment and the profile, run nothing).
+gpu-check: $(STAMP)
+	PYTHON=$(PY) bash benchmarks/gpu_check.sh
 
 # JupyterLab on the notebooks, with this checkout's package first on the kernel's path; as root
 # too (containers), and without a browser where none can open (it prints the URL to open).

@@ -103,22 +103,22 @@ def test_interrupted_run_resumes_and_guards_its_arguments(prior_dir, texts, tmp_
     out = tmp_path / "out"
     tasks = ["--tasks", "3", "--workers", "1"]  # in this process, so the patches below reach the tasks
 
-    real_run, real_edit, real_load, loads = ToEditStep.run, ToEditStep._edit, ToEditStep.load_editor, []
+    real_run, real_edit, real_load, loads = ToEditStep.run, ToEditStep._apply, ToEditStep.load_editor, []
 
     def run_dies_in_task_1(self, data, rank=0, world_size=1):
         self.chunks_left = 1 if rank == 1 else None  # task 1 edits (and writes) one chunk, then dies
         return real_run(self, data, rank, world_size)
 
-    def edit(self, editor, documents):
+    def edit(self, documents, records, results):
         if self.chunks_left is not None:
             if not self.chunks_left:
                 raise RuntimeError("killed")
             self.chunks_left -= 1
-        yield from real_edit(self, editor, documents)
+        yield from real_edit(self, documents, records, results)
 
     monkeypatch.setattr(ToEditStep, "load_editor", lambda self: loads.append(1) or real_load(self))
     monkeypatch.setattr(ToEditStep, "run", run_dies_in_task_1)
-    monkeypatch.setattr(ToEditStep, "_edit", edit)
+    monkeypatch.setattr(ToEditStep, "_apply", edit)
     with pytest.raises(RuntimeError, match="killed"):
         _scaled(prior_dir, tmp_path / "in", out, *tasks)
     written = _lines(out)
@@ -126,7 +126,7 @@ def test_interrupted_run_resumes_and_guards_its_arguments(prior_dir, texts, tmp_
     assert sorted(p.name for p in (out / "logs" / "completions").iterdir()) == ["00000"]
 
     monkeypatch.setattr(ToEditStep, "run", real_run)
-    monkeypatch.setattr(ToEditStep, "_edit", real_edit)
+    monkeypatch.setattr(ToEditStep, "_apply", real_edit)
     loads.clear()
     assert _scaled(prior_dir, tmp_path / "in", out, *tasks) == 0
     assert len(loads) == 2  # the completed task was skipped

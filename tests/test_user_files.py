@@ -217,7 +217,7 @@ def test_ctrl_c_says_how_to_resume(prior_dir, texts, tmp_path, capsys, monkeypat
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(ToEditor, "edit_records", interrupted)
+    monkeypatch.setattr(ToEditor, "_score_docs", interrupted)
     assert _run(prior_dir, src, tmp_path / "out.jsonl") == 130
     assert "interrupted" in capsys.readouterr().err
 
@@ -339,18 +339,18 @@ def test_parquet_run_resumes_to_the_same_output(prior_dir, texts, tmp_path, monk
     pq.write_table(_side_table(texts), tmp_path / "in.parquet")
     args = ["--threshold", "0.01", "--chunk-docs", "3"]
     assert _run(prior_dir, tmp_path / "in.parquet", tmp_path / "ref.parquet", *args) == 0
-    real, calls = ToEditor.edit_records, []
+    real, calls = ToEditor._score_docs, []
 
-    def flaky(self, *a, **kw):
+    def flaky(self, *a, **kw):  # chunks are written one forward pass behind (the next one overlaps)
         calls.append(1)
-        if len(calls) == 3:
+        if len(calls) == 4:
             raise KeyboardInterrupt
         return real(self, *a, **kw)
 
-    monkeypatch.setattr(ToEditor, "edit_records", flaky)
+    monkeypatch.setattr(ToEditor, "_score_docs", flaky)
     assert _run(prior_dir, tmp_path / "in.parquet", tmp_path / "out.parquet", *args) == 130
     assert len(list((tmp_path / "out.parquet.partial").glob("chunk-*.parquet"))) == 2
-    monkeypatch.setattr(ToEditor, "edit_records", real)
+    monkeypatch.setattr(ToEditor, "_score_docs", real)
     assert _run(prior_dir, tmp_path / "in.parquet", tmp_path / "out.parquet", *args, "--stats-only",
                 "--stats", str(tmp_path / "only.json")) == 0  # a stats-only run leaves the sidecars alone
     assert _run(prior_dir, tmp_path / "in.parquet", tmp_path / "out.parquet", *args) == 0

@@ -185,3 +185,41 @@ def summary(results: dict) -> str:
         f"({s['tokens']:,} tokens) at temperature {s['temperature']:g} in {s['seconds']:.0f} s, and "
         f"{len(m['files'])} mixtures of {m['tokens']:,} tokens each are saved for chapter 2.{sweep}"
     )
+
+
+def writer_mixtures(written: list[dict] | None, human_texts, tokenizer, ratios, budget: int, seed: int,
+                    out_dir) -> dict[str, str]:
+    """Mixtures of human text with the instruct-written corpus at each nonzero ratio, as the
+    teacher's are built (same budget, same human documents for the same seed): ``{ratio:
+    file relative to out_dir}``; none without a writer. The 0% mixture is the teacher's."""
+    from ..toolkit import data, mixtures
+
+    files = {}
+    for ratio in ratios if written else ():
+        if ratio > 0:
+            records = mixtures.build_mixture(human_texts, [r["text"] for r in written], tokenizer, ratio, budget,
+                                             seed=seed)
+            files[f"{ratio:.2f}"] = f"mixtures/written_{ratio:.2f}.jsonl.gz"
+            data.write_jsonl_gz(out_dir / files[f"{ratio:.2f}"], records)
+    return files
+
+
+def written_examples(written: list[dict] | None, n: int = 3, words: int = 60):
+    """A few prompts and the openings of their answers, one per domain (None without a writer)."""
+    import pandas as pd
+
+    if not written:
+        return None
+    firsts = list({r["domain"]: r for r in written}.values())[:n]
+    cut = lambda text: " ".join(text.split()[:words]) + " …"  # noqa: E731
+    table = pd.DataFrame({"domain": [r["domain"] for r in firsts], "prompt": [r["prompt"] for r in firsts],
+                          "answer (opening)": [cut(r["text"]) for r in firsts]})
+    return table.style.hide(axis="index").set_properties(**{"text-align": "left", "white-space": "pre-wrap"})
+
+
+def writer_results(writer: str | None, written: list[dict] | None, files: dict, seconds: float) -> dict:
+    """The ``writer`` entry of chapter 1's results (nothing without a writer)."""
+    if not writer:
+        return {}
+    return {"writer": {"model": writer, "documents": len(written), "tokens": sum(r["tokens"] for r in written),
+                       "seconds": seconds, "mixtures": files}}

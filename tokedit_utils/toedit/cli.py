@@ -36,7 +36,7 @@ def stats_path_for(output) -> Path:
 def _fingerprint(args, input_path: Path) -> dict:
     st = input_path.stat()
     keep = {k: v for k, v in vars(args).items()
-            if k not in ("restart", "no_progress", "device", "chunk_docs", "overwrite")}
+            if k not in ("restart", "no_progress", "device", "chunk_docs", "overwrite", "overlap")}
     return {"args": keep, "input_size": st.st_size, "input_mtime": st.st_mtime, "sidecars": 2}
 
 
@@ -126,10 +126,10 @@ def _run_locked(args, config: EditConfig, input_path: Path, output: Path | None,
     t0 = time.perf_counter()
     session_tokens = 0
     try:
-        for chunk in source.chunks(skip=done, size=editor.chunk_docs):
-            edited, results = source.edit(editor, chunk, condition_on_prompt=args.condition_on_prompt,
-                                          seed=args.seed, generation=args.generation,
-                                          stats_field=args.stats_field)
+        # the next chunk is read and tokenized, and the last one rebuilt, during this one's forward pass
+        for edited, results in source.edit_chunks(editor, source.chunks(skip=done, size=editor.chunk_docs),
+                                                  condition_on_prompt=args.condition_on_prompt, seed=args.seed,
+                                                  generation=args.generation, stats_field=args.stats_field):
             stats.update(results)
             done += len(results)
             session_tokens += sum(r.tokens for r in results)

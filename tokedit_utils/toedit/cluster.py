@@ -23,6 +23,7 @@ document by its id, else by the hash of its text).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import os
 import sys
@@ -95,7 +96,7 @@ class ToEditStep(PipelineStep):
                 "prompt_field": self.prompt_field, "condition_on_prompt": self.condition_on_prompt,
                 "seed": self.seed, "generation": self.generation, "stats_field": self.stats_field,
                 "dtype": self.dtype, **{k: v for k, v in dataclasses.asdict(self.config).items()
-                                        if k != "chunk_docs"}}
+                                        if k not in ("chunk_docs", "overlap")}}
 
     def load_editor(self):
         import torch
@@ -112,16 +113,28 @@ class ToEditStep(PipelineStep):
         return editor
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        editor, chunk = None, []
-        for document in data or ():
-            if editor is None:  # loaded on the first document: a task with no input loads nothing
-                editor = self.load_editor()
+        documents = iter(data or ())
+        first = next(documents, None)
+        if first is None:  # the editor loads on the first document: a task with no input loads nothing
+            return
+        editor = self.load_editor()
+        # one pipeline over the task's chunks: the next chunk is read and tokenized, and the
+        # last one rebuilt, during this one's forward pass
+        for chunk, records, results in editor.edit_record_chunks(
+                self._chunks(itertools.chain([first], documents), editor.chunk_docs), text_field=self.text_field,
+                id_field=self.id_field, prompt_field=self.prompt_field, condition_on_prompt=self.condition_on_prompt,
+                seed=self.seed, generation=self.generation, stats_field=self.stats_field):
+            yield from self._apply(chunk, records, results)
+
+    def _chunks(self, documents, size: int):
+        chunk = []
+        for document in documents:
             chunk.append(document)
-            if len(chunk) >= editor.chunk_docs:
-                yield from self._edit(editor, chunk)
+            if len(chunk) >= size:
+                yield chunk, [self._record(d) for d in chunk]
                 chunk = []
         if chunk:
-            yield from self._edit(editor, chunk)
+            yield chunk, [self._record(d) for d in chunk]
 
     def _record(self, document: Document) -> dict:
         record = document.metadata.get(RECORD)
@@ -133,12 +146,7 @@ class ToEditStep(PipelineStep):
                 record[self.prompt_field] = document.metadata[self.prompt_field]
         return record
 
-    def _edit(self, editor, documents: list[Document]):
-        with self.track_time("chunk"):
-            records, results = editor.edit_records(
-                [self._record(d) for d in documents], text_field=self.text_field, id_field=self.id_field,
-                prompt_field=self.prompt_field, condition_on_prompt=self.condition_on_prompt, seed=self.seed,
-                generation=self.generation, stats_field=self.stats_field)
+    def _apply(self, documents: list[Document], records: list[dict], results):
         for document, record, result in zip(documents, records, results):
             document.text = record[self.text_field]
             if RECORD in document.metadata:

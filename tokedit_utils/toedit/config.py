@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields
 
 STRATEGIES = ("resample_high", "resample_high_drop_low", "drop_low")
 SAMPLERS = ("top_k", "top_p", "rejection")
+OVERLAP = ("auto", "on", "off")
 #: (k, beta) used when they are not given; top_p uses neither.
 SAMPLER_DEFAULTS = {"top_k": (8, 1.5), "rejection": (64, 0.5), "top_p": (8, 1.0)}
 
@@ -36,7 +37,13 @@ class EditConfig:
     allow_special: bool = _opt(False, "allow special tokens as replacements")
     max_length: int | None = _opt(None, "window length (default: the model's context)")
     stride: int | None = _opt(None, "new positions scored per later window (default: context // 2)")
-    batch_size: int = _opt(32, "windows per forward pass")
+    batch_size: int = _opt(32, "windows per forward pass (fewer where max_logits_gib needs)")
+    max_logits_gib: float | None = _opt(None, "memory for one forward pass's logits, batch x window x "
+                                        "vocabulary x 4 bytes, in GiB; the batch is cut to fit (default: 2 on "
+                                        "a CPU, a quarter of the GPU's memory on CUDA)")
+    overlap: str = _opt("auto", "tokenize the next chunk and rebuild the last one during a forward pass: "
+                        "on, off (the serial path; the same output) or auto (on where the model runs on a "
+                        "GPU; on a CPU the forward pass already uses every core)", choices=OVERLAP)
     chunk_docs: int = _opt(256, "documents per chunk (memory bound, resume granularity)")
     fine_bins: int = _opt(100, "bins of the fine probability histogram")
 
@@ -51,6 +58,8 @@ class EditConfig:
     def validate(self) -> None:
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
+        if self.overlap not in OVERLAP:
+            raise ValueError(f"overlap must be one of {OVERLAP}, got {self.overlap!r}")
         if self.sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {SAMPLERS}, got {self.sampler!r}")
         _number("threshold", self.threshold, low=0.0)
@@ -59,6 +68,8 @@ class EditConfig:
         _number("beta", self.beta, low=0.0, low_open=True)
         for name in ("k", "batch_size", "chunk_docs", "fine_bins"):
             _integer(name, getattr(self, name), low=1)
+        if self.max_logits_gib is not None:
+            _number("max_logits_gib", self.max_logits_gib, low=0.0, low_open=True)
         if self.max_length is not None:
             _integer("max_length", self.max_length, low=2)
         if self.stride is not None:

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
+import logging
 from typing import Sequence
 
 import numpy as np
 import torch
 
 from .prior import load_causal_lm
-from . import rebuild, samplers
+from . import overlap, rebuild, samplers
 from .config import EditConfig
-from .results import EditResult, EditStats, IterationResult
+from .keys import _check_texts, document_seed, text_key  # noqa: F401 (also imported from here)
+from .results import EditResult, EditStats, IterationResult, join_results
 from .scoring import Document, KeptLogits, Layout, forward_batches, segments, token_probabilities
+
+
+log = logging.getLogger(__name__)
 
 
 class PriorLoadError(RuntimeError):
@@ -50,28 +54,6 @@ def check_prior(model, tokenizer, where="the prior") -> None:
                              f"the model's vocabulary has {model_vocab}: they do not belong together")
 
 
-def text_key(text: str, prompt: str | None = None) -> str:
-    """The identity of a document without an id: a hash of its text (and prompt)."""
-    payload = text if prompt is None else f"{prompt}\0{text}"
-    return "sha256:" + hashlib.sha256(payload.encode("utf-8")).hexdigest()
-
-
-def document_seed(seed: int, generation: int, key: str) -> int:
-    """The seed of a document's random stream: ``sha256("toedit", seed, generation, key)``."""
-    digest = hashlib.sha256(f"toedit\0{seed}\0{generation}\0{key}".encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
-
-
-def _check_texts(texts, what: str = "texts") -> list[str]:
-    if isinstance(texts, (str, bytes)):
-        raise TypeError(f"{what} must be a sequence of strings, not a single {type(texts).__name__}")
-    texts = list(texts)
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise TypeError(f"{what}[{i}] is {type(text).__name__}, not a string")
-    return texts
-
-
 class ToEditor:
     """Token-level editing with a prior causal LM. See the package docstring for the rules.
 
@@ -104,6 +86,7 @@ class ToEditor:
         self._is_special[self._special] = True  # a lookup table: cheaper than np.isin per document
         self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self._fdtype = torch.float32 if self.device.type == "mps" else torch.float64  # MPS has no float64
+        self._told: set = set()  # the batch cuts already reported
 
     @classmethod
     def from_pretrained(cls, model_name_or_path, device: str | None = None, dtype=None,
@@ -148,26 +131,49 @@ class ToEditor:
         ``condition_on_prompt`` the response is scored after the prompt's tokens;
         otherwise (as the official SFT script does) the response is scored alone.
         """
-        if isinstance(records, dict):
-            raise TypeError("records must be a sequence of dicts, not a single dict")
-        records = list(records)
-        texts = _check_texts([rec[text_field] for rec in records], f"records[...][{text_field!r}]")
-        prompts = (_check_texts([rec[prompt_field] for rec in records], f"records[...][{prompt_field!r}]")
-                   if prompt_field else [None] * len(records))
-        keys = []
-        for rec, text, prompt in zip(records, texts, prompts):
-            rid = rec.get(id_field) if id_field else None
-            keys.append(f"id:{rid}" if rid is not None else text_key(text, prompt))
-        results = self._edit_fields(texts, keys, prompts=prompts if (prompt_field and condition_on_prompt) else None,
-                                    seed=seed, generation=generation)
-        out = []
-        for rec, res in zip(records, results):
-            new = dict(rec)
-            new[text_field] = res.text
-            if stats_field:
-                new[stats_field] = res.stats()
-            out.append(new)
+        [(_, out, results)] = self.edit_record_chunks(
+            [(None, records)], text_field=text_field, id_field=id_field, prompt_field=prompt_field,
+            condition_on_prompt=condition_on_prompt, seed=seed, generation=generation, stats_field=stats_field)
         return out, results
+
+    def edit_record_chunks(self, chunks, *, text_field: str = "text", id_field: str | None = "id",
+                           prompt_field: str | None = None, condition_on_prompt: bool = False, seed: int = 0,
+                           generation: int = 1, stats_field: str | None = None):
+        """:meth:`edit_records` of each ``(tag, records)`` of ``chunks`` (read one chunk ahead),
+        yielded as ``(tag, edited records, results)`` in order, through one pipeline (see
+        :meth:`edit_chunks`); a chunk longer than ``chunk_docs`` is cut into several."""
+        def jobs():
+            for tag, records in chunks:
+                if isinstance(records, dict):
+                    raise TypeError("records must be a sequence of dicts, not a single dict")
+                records = list(records)
+                texts = _check_texts([rec[text_field] for rec in records], f"records[...][{text_field!r}]")
+                prompts = (_check_texts([rec[prompt_field] for rec in records], f"records[...][{prompt_field!r}]")
+                           if prompt_field else [None] * len(records))
+                keys = []
+                for rec, text, prompt in zip(records, texts, prompts):
+                    rid = rec.get(id_field) if id_field else None
+                    keys.append(f"id:{rid}" if rid is not None else text_key(text, prompt))
+                prompts = prompts if (prompt_field and condition_on_prompt) else None
+                los = range(0, max(len(texts), 1), self.chunk_docs)
+                for lo in los:
+                    hi = lo + self.chunk_docs
+                    yield ((tag, records, lo == los[-1]), texts[lo:hi], keys[lo:hi],
+                           prompts[lo:hi] if prompts else None)
+
+        done = []
+        for (tag, records, last), results in self.edit_chunks(jobs(), seed=seed, generation=generation):
+            done.extend(results)
+            if last:
+                out = []
+                for rec, res in zip(records, done):
+                    new = dict(rec)
+                    new[text_field] = res.text
+                    if stats_field:
+                        new[stats_field] = res.stats()
+                    out.append(new)
+                yield tag, out, done
+                done = []
 
     def edit_dataset(self, dataset, text_field: str = "text", *, id_field: str | None = "id",
                      prompt_field: str | None = None, condition_on_prompt: bool = False, seed: int = 0,
@@ -234,7 +240,25 @@ class ToEditor:
     def batches(self, docs: list[Document], layout: Layout):
         """The forward batches of :func:`scoring.forward_batches` with this editor's windows."""
         return forward_batches(docs, layout, context=self.context, stride=self.stride,
-                               batch_size=self.batch_size, pad_id=self._pad_id)
+                               batch_size=self.forward_batch_size(), pad_id=self._pad_id)
+
+    def forward_batch_size(self) -> int:
+        """``batch_size``, cut so that a batch's logits (batch x window x vocabulary x 4
+        bytes) fit ``max_logits_gib``; says so, once per setting, when it cuts."""
+        vocab = getattr(self.model.config, "vocab_size", None) or len(self.tokenizer)
+        budget = self.max_logits_gib
+        if budget is None:
+            budget = (torch.cuda.get_device_properties(self.device).total_memory / 4 / 2**30
+                      if self.device.type == "cuda" else 2.0)
+        per_window = self.context * vocab * 4
+        fits = max(1, int(budget * 2**30 // per_window))
+        if fits < self.batch_size and (self.batch_size, budget) not in self._told:
+            self._told.add((self.batch_size, budget))
+            log.warning("toedit: a batch of %d windows of %d tokens over a %d-token vocabulary holds %.1f GiB of "
+                        "logits; editing %d window(s) per forward pass to stay within %.1f GiB "
+                        "(--max-logits-gib; --max-length shortens the windows)", self.batch_size, self.context,
+                        vocab, self.batch_size * per_window / 2**30, fits, budget)
+        return min(self.batch_size, fits)
 
     def _encode(self, texts, add_special_tokens: bool):
         backend = self.tokenizer.backend_tokenizer
@@ -247,25 +271,46 @@ class ToEditor:
     # ---------------------------------------------------------------- the engine
 
     def _edit_fields(self, texts, keys, prompts=None, *, seed=0, generation=1, return_probs=False, progress=False):
-        results: list[EditResult] = []
+        step = self.chunk_docs
+        jobs = ((None, texts[lo:lo + step], keys[lo:lo + step], prompts[lo:lo + step] if prompts else None)
+                for lo in range(0, len(texts), step))
         bar = None
         if progress:
             from tqdm import tqdm
             bar = tqdm(total=len(texts), unit="doc")
-        for lo in range(0, len(texts), self.chunk_docs):
-            hi = min(lo + self.chunk_docs, len(texts))
-            short = [i for i in range(lo, hi) if len(texts[i]) <= self.segment_chars]
-            docs = self.prepare([texts[i] for i in short], [keys[i] for i in short],
-                                [prompts[i] for i in short] if prompts else None, seed=seed, generation=generation)
-            edited = dict(zip(short, self._edit_docs(docs, return_probs))) if docs else {}
-            for i in range(lo, hi):  # a long document: a segment at a time
-                results.append(edited[i] if i in edited else self._edit_long(
-                    texts[i], keys[i], prompts[i] if prompts else None, seed, generation, return_probs))
+        results = []
+        for _, part in self.edit_chunks(jobs, seed=seed, generation=generation, return_probs=return_probs):
+            results.extend(part)
             if bar is not None:
-                bar.update(hi - lo)
+                bar.update(len(part))
         if bar is not None:
             bar.close()
         return results
+
+    def edit_chunks(self, jobs, *, seed=0, generation=1, return_probs=False):
+        """``(tag, results)`` of each ``(tag, texts, keys, prompts or None)`` job, in order,
+        through :func:`overlap.pipeline`: the next job is tokenized and the last one's texts
+        rebuilt while this one's forward pass runs (``overlap``: "off" one after the other; the
+        same bytes either way). ``jobs`` may be a generator: it is read one job ahead."""
+        def prepare(job):
+            tag, texts, keys, prompts = job
+            short = [i for i in range(len(texts)) if len(texts[i]) <= self.segment_chars]
+            docs = self.prepare([texts[i] for i in short], [keys[i] for i in short],
+                                [prompts[i] for i in short] if prompts else None, seed=seed, generation=generation)
+            return job, short, docs
+
+        def score(prepared):
+            return self._score_docs(prepared[2], return_probs) if prepared[2] else None
+
+        def collect(prepared, scored):
+            (tag, texts, keys, prompts), short, docs = prepared
+            edited = dict(zip(short, self._collect(docs, *scored, return_probs))) if docs else {}
+            return tag, [edited[i] if i in edited else self._edit_long(  # a long document: a segment at a time
+                texts[i], keys[i], prompts[i] if prompts else None, seed, generation, return_probs)
+                for i in range(len(texts))]
+
+        on = self.overlap == "on" or (self.overlap == "auto" and self.device.type != "cpu")
+        return overlap.pipeline(jobs, prepare, score, collect, overlap=on)
 
     def _edit_long(self, text, key, prompt, seed, generation, return_probs) -> EditResult:
         """A document longer than ``segment_chars``, edited one segment at a time, so that
@@ -290,10 +335,13 @@ class ToEditor:
             parts.append(self._edit_docs([doc], return_probs)[0])
         return join_results(parts, key)
 
-    @torch.inference_mode()
     def _edit_docs(self, docs: list[Document], return_probs: bool) -> list[EditResult]:
+        return self._collect(docs, *self._score_docs(docs, return_probs), return_probs)
+
+    @torch.inference_mode()
+    def _score_docs(self, docs: list[Document], return_probs: bool) -> tuple[np.ndarray, dict]:
+        """The forward passes of a chunk: ``(starts, state)``, the per-position state on the CPU."""
         dev = self.device
-        n_docs = len(docs)
         layout = Layout.of(docs)
         total = int(layout.starts[-1])
         # one random stream per document, drawn on the CPU: independent of batching and device
@@ -305,8 +353,7 @@ class ToEditor:
         for inp, att, keep, gidx in self.batches(docs, layout):
             logits = self.logits(inp.to(dev), att.to(dev), keep.to(dev))
             self._flag_and_sample(logits, gidx.to(dev), state)
-        cpu = {k: v.cpu().numpy() for k, v in state.items() if v is not None}
-        return self._collect(docs, layout.starts, cpu, return_probs)
+        return layout.starts, {k: v.cpu().numpy() for k, v in state.items() if v is not None}
 
     def _new_state(self, layout: Layout, uniforms: torch.Tensor, return_probs: bool) -> dict:
         """The per-position state of one chunk, on the device, before any scoring."""
@@ -378,22 +425,6 @@ class ToEditor:
             if text is not None:
                 result.text = text
         return results
-
-
-def join_results(parts: list[EditResult], key: str) -> EditResult:
-    """One document's result from its segments' results, in order."""
-    if len(parts) == 1:
-        return parts[0]
-    counts = {name: sum(getattr(p, name) for p in parts) for name in ("tokens", "scored", "flagged", "changed",
-                                                                     "dropped", "interval_counts", "fine_counts")}
-    joined = EditResult(text="".join(p.text for p in parts), key=key, **counts)
-    if parts[0].probs is not None:  # positions count field tokens from the document's start
-        shift = np.cumsum([0] + [len(p.probs) for p in parts[:-1]])
-        joined.probs = np.concatenate([p.probs for p in parts])
-        joined.flagged_positions = np.concatenate([p.flagged_positions + s for p, s in zip(parts, shift)])
-        joined.drawn_ids = np.concatenate([p.drawn_ids for p in parts])
-        joined.dropped_positions = np.concatenate([p.dropped_positions + s for p, s in zip(parts, shift)])
-    return joined
 
 
 def _option_property(name: str) -> property:

@@ -14,7 +14,7 @@ import shutil
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from .records import (
     CorpusFormatError,
@@ -84,9 +84,12 @@ class JsonlSource:
         if chunk:
             yield chunk
 
-    def edit(self, editor, chunk: list[dict], **kw):
-        return editor.edit_records(chunk, text_field=self.fields.text, id_field=self.fields.id,
-                                   prompt_field=self.fields.prompt, **kw)
+    def edit_chunks(self, editor, chunks: Iterable[list[dict]], **kw):
+        """``(edited records, results)`` of each chunk, edited through one pipeline."""
+        for _, edited, results in editor.edit_record_chunks(((c, c) for c in chunks), text_field=self.fields.text,
+                                                            id_field=self.fields.id, prompt_field=self.fields.prompt,
+                                                            **kw):
+            yield edited, results
 
 
 class ParquetSource:
@@ -154,19 +157,22 @@ class ParquetSource:
         if buffered:
             yield pa.Table.from_batches(buffer, schema=self.schema)
 
-    def edit(self, editor, table, *, stats_field=None, **kw):
+    def edit_chunks(self, editor, tables, *, stats_field=None, **kw):
+        """``(edited table, results)`` of each table, edited through one pipeline; only the
+        edited column (and the statistics column) changes."""
         import pyarrow as pa
 
         names = self._columns()
-        light = [dict(zip(names, row)) for row in zip(*(table.column(c).to_pylist() for c in names))]
-        _, results = editor.edit_records(light, text_field=self.fields.text, id_field=self.fields.id,
-                                         prompt_field=self.fields.prompt, **kw)
-        index = table.schema.get_field_index(self.fields.text)
-        column = pa.array([r.text for r in results], type=table.schema.field(index).type)
-        table = table.set_column(index, table.schema.field(index), column)
-        if stats_field:
-            table = _set_column(table, stats_field, pa.array([r.stats() for r in results], type=stats_type()))
-        return table, results
+        light = ((table, [dict(zip(names, row)) for row in zip(*(table.column(c).to_pylist() for c in names))])
+                 for table in tables)
+        for table, _, results in editor.edit_record_chunks(light, text_field=self.fields.text, id_field=self.fields.id,
+                                                           prompt_field=self.fields.prompt, **kw):
+            index = table.schema.get_field_index(self.fields.text)
+            column = pa.array([r.text for r in results], type=table.schema.field(index).type)
+            table = table.set_column(index, table.schema.field(index), column)
+            if stats_field:
+                table = _set_column(table, stats_field, pa.array([r.stats() for r in results], type=stats_type()))
+            yield table, results
 
     def output_schema(self, stats_field: str | None):
         if not stats_field:

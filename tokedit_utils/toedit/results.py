@@ -137,3 +137,19 @@ def token_probability_histogram(probs, bins: int | Sequence[float] = 10) -> tupl
     edges = np.linspace(0.0, 1.0, bins + 1) if isinstance(bins, int) else np.asarray(bins, dtype=np.float64)
     counts, edges = np.histogram(probs, bins=edges)
     return counts, edges
+
+
+def join_results(parts: list[EditResult], key: str) -> EditResult:
+    """One document's result from its segments' results, in order."""
+    if len(parts) == 1:
+        return parts[0]
+    counts = {name: sum(getattr(p, name) for p in parts) for name in ("tokens", "scored", "flagged", "changed",
+                                                                     "dropped", "interval_counts", "fine_counts")}
+    joined = EditResult(text="".join(p.text for p in parts), key=key, **counts)
+    if parts[0].probs is not None:  # positions count field tokens from the document's start
+        shift = np.cumsum([0] + [len(p.probs) for p in parts[:-1]])
+        joined.probs = np.concatenate([p.probs for p in parts])
+        joined.flagged_positions = np.concatenate([p.flagged_positions + s for p, s in zip(parts, shift)])
+        joined.drawn_ids = np.concatenate([p.drawn_ids for p in parts])
+        joined.dropped_positions = np.concatenate([p.dropped_positions + s for p, s in zip(parts, shift)])
+    return joined

@@ -271,3 +271,28 @@ def summary(results: dict) -> str:
     parts.append(f"The chapter ran in {res['seconds'] / 60:.1f} minutes, "
                  f"{res['train_seconds'] / 60:.1f} of them training.")
     return "\n\n".join(parts)
+
+
+def written_comparison(runs: list[dict], written_runs: list[dict]) -> dict:
+    """Per ratio, students on the instruct-written mixture against students on the teacher's
+    at the same ratio and seed: the paired difference of log held-out PPL (``{}`` without
+    written arms)."""
+    out = {}
+    for ratio in sorted({run["ratio"] for run in written_runs}):
+        written = {run["seed"]: run["ppl_mean"] for run in written_runs if run["ratio"] == ratio}
+        sampled = {run["seed"]: run["ppl_mean"] for run in runs if run["ratio"] == ratio and run["seed"] in written}
+        seeds = sorted(sampled)
+        diff = stats.paired_difference(np.log([written[s] for s in seeds]), np.log([sampled[s] for s in seeds]))
+        out[f"{ratio:.2f}"] = {"written_ppl": float(np.mean([written[s] for s in seeds])),
+                               "sampled_ppl": float(np.mean([sampled[s] for s in seeds])), "log_ratio": diff}
+    return out
+
+
+def written_table(comparison: dict):
+    """The comparison as a table (None without written arms)."""
+    if not comparison:
+        return None
+    return pd.DataFrame({f"{float(r):.0%}": {
+        "PPL, teacher-sampled": c["sampled_ppl"], "PPL, instruct-written": c["written_ppl"],
+        "log PPL ratio, written - sampled": stats.format_difference(c["log_ratio"], digits=3)}
+        for r, c in comparison.items()}).T.rename_axis("synthetic ratio")

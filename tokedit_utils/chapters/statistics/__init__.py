@@ -52,6 +52,7 @@ from .measure import (  # noqa: F401
     train_llama_prior,
     tsne,
     words,
+    written_statistics,
 )
 from .figures import (  # noqa: F401
     COLORS,

@@ -354,3 +354,23 @@ def human_passages(ds, tokenizer, n: int, n_tokens: int, seed: int = 0) -> list[
     ids, _ = human_prompts(ds, tokenizer, n, n_tokens, seed=seed)
     return tokenizer.batch_decode(ids)
 
+
+
+def written_statistics(ch1_dir: Path, ch1: dict, human_texts: Sequence[str], sampled_texts: Sequence[str],
+                       n_words: int, seed: int = 0) -> dict:
+    """N-gram statistics of human text, the teacher-sampled corpus and chapter 1's
+    instruct-written corpus, on equal-size samples: the :func:`concentration` of the hashed
+    features and the share of distinct word bigrams. ``{}`` when chapter 1 had no writer."""
+    if "writer" not in ch1:
+        return {}
+    from ...toedit.records import iter_records
+
+    written = [r["text"] for _, r in iter_records(Path(ch1_dir) / "written.jsonl.gz")]
+    samples = equal_size_samples({"human": human_texts, "teacher-sampled": sampled_texts,
+                                  "instruct-written": written}, n_words, seed=seed)
+    out = {}
+    for name, docs in samples.items():
+        grams = [g for toks in docs for g in bigrams(toks)]
+        out[name] = {**concentration(bucket_counts(docs).sum(0)),
+                     "distinct_bigrams": len(set(grams)) / max(len(grams), 1), "words": sum(map(len, docs))}
+    return out
