@@ -1,6 +1,7 @@
 import os
 import shutil
 import tempfile
+from types import SimpleNamespace
 
 # Every run artifact of the test session (the runner's and the nbval kernels') goes to a
 # fresh folder, never into the user's runs/. Set before any kernel starts, so they inherit it.
@@ -97,6 +98,26 @@ def prior_dir(tmp_path_factory, tok, gpt2):
     tok.save_pretrained(path)
     return path
 
+@pytest.fixture(scope="session")
+def packaged_prior():
+    """The packaged prior ``smollm2-135m-instruct``, loaded once per session (its GGUF takes
+    about 30 s to dequantize), offline; while the session lasts, the engine's loader hands
+    out this copy for that name, so the command run in-process does not load it again."""
+    from tokedit_utils.toedit import editor, prior
+
+    name = "smollm2-135m-instruct"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        mp.setenv("TRANSFORMERS_OFFLINE", "1")
+        model, tokenizer = prior.load_causal_lm(name, device="cpu")
+        real = editor.load_causal_lm
+
+        def cached(model_name, device=None, dtype=None):
+            return (model, tokenizer) if str(model_name) == name else real(model_name, device=device, dtype=dtype)
+
+        mp.setattr(editor, "load_causal_lm", cached)
+        yield model, tokenizer
+
 
 # ------------------------------------------------------------------ a toy chain
 # Two one-cell notebooks, the second reading the first, run by the real runner (papermill,
@@ -152,20 +173,22 @@ def _run(toy, profile="small", cells=False, **kw):
 
 @pytest.fixture(scope="session")
 def toy_first_run(tmp_path_factory):
-    """The toy chain's first run, once per session: its runs folder and its whole log (the
-    per-cell lines included). Each stage is a kernel start, so a test that starts from a
-    finished chain copies this run (``_finish``) rather than running the chain again."""
+    """The toy chain's first run, once per session: ``runs`` (its folder), ``logs`` (its whole
+    log, the per-cell lines included) and ``report`` (its rows). Each stage is a kernel start,
+    so a test that starts from a finished chain copies this run (``_finish``) rather than
+    running the chain again."""
     root = tmp_path_factory.mktemp("toy-first-run")
+    report = []
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TOKEDIT_RUNS", str(root / "runs"))
-        logs = _run(_make_toy(root), cells=True)
-    return root / "runs", logs
+        logs = _run(_make_toy(root), cells=True, report=report)
+    return SimpleNamespace(runs=root / "runs", logs=logs, report=report)
 
 
 def _finish(toy_first_run):
     """Leave the (untouched) toy chain of this test as its first run left it: the stages and
     their stamps, copied (a stamp's key holds no path, so the copy is as good as a run)."""
-    shutil.copytree(toy_first_run[0], paths.runs_root())
+    shutil.copytree(toy_first_run.runs, paths.runs_root())
 
 
 # ------------------------------------------------------------------ nbval runs the smoke chain

@@ -85,7 +85,7 @@ def test_source_notebooks_are_committed_without_outputs():
 
 
 def test_chain_runs_then_skips_unchanged_stages(toy, toy_first_run):
-    first = [line for line in toy_first_run[1] if ":   cell" not in line]
+    first = [line for line in toy_first_run.logs if ":   cell" not in line]
     assert sum("running" in line for line in first) == 2
     _finish(toy_first_run)
     assert json.loads((paths.stage_dir("small", "01_first") / "results.json").read_text()) == {"value": 2}
@@ -217,7 +217,7 @@ def test_a_file_named_by_a_parameter_is_part_of_the_key(toy, tmp_path):
 
 
 def test_progress_line_per_code_cell_and_stage_total(toy_first_run):
-    logs = toy_first_run[1]
+    logs = toy_first_run.logs
     cells = [line for line in logs if line.startswith("[small] 01_first:   cell")]
     assert len(cells) == 3  # injected parameters, parameters, body
     assert re.search(r"cell  3/3 +\d+\.\d s  from tokedit_utils.toolkit imp", cells[-1])

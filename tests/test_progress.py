@@ -41,9 +41,9 @@ def test_a_chapter_says_how_long_it_took_last_time(toy, toy_first_run):
     assert re.search(r"01_first: running \(forced\); it took \d+ s last time \.\.\.", logs[0])
 
 
-def test_the_closing_table(toy):
-    rows = []
-    _run(toy, report=rows)
+def test_the_closing_table(toy, toy_first_run):
+    rows = list(toy_first_run.report)
+    _finish(toy_first_run)
     _run(toy, only=["01_first"], sets={"01_first": {"value": 4}}, report=rows[:0])
     table = progress.summary("small", rows, [paths.stage_dir("small", s) for s in ("01_first", "02_second")], None)
     assert re.search(r"\[small\] 01_first +0:\d\d +-", table)
