@@ -98,6 +98,7 @@ def prior_dir(tmp_path_factory, tok, gpt2):
     tok.save_pretrained(path)
     return path
 
+
 @pytest.fixture(scope="session")
 def packaged_prior():
     """The packaged prior ``smollm2-135m-instruct``, loaded once per session (its GGUF takes
