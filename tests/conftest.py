@@ -1,6 +1,7 @@
 import os
 import shutil
 import tempfile
+from types import SimpleNamespace
 
 # Every run artifact of the test session (the runner's and the nbval kernels') goes to a
 # fresh folder, never into the user's runs/. Set before any kernel starts, so they inherit it.
@@ -27,8 +28,10 @@ def pytest_sessionfinish(session, exitstatus):
 # engine, the command and the cluster step. Modules that want one thread per test module
 # say ``pytestmark = pytest.mark.usefixtures("one_thread")``.
 
+import nbformat  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+import yaml  # noqa: E402
 
 from tokedit_utils.toolkit import data, paths
 from tokedit_utils.toedit import records  # noqa: E402
@@ -96,6 +99,99 @@ def prior_dir(tmp_path_factory, tok, gpt2):
     return path
 
 
+@pytest.fixture(scope="session")
+def packaged_prior():
+    """The packaged prior ``smollm2-135m-instruct``, loaded once per session (its GGUF takes
+    about 30 s to dequantize), offline; while the session lasts, the engine's loader hands
+    out this copy for that name, so the command run in-process does not load it again."""
+    from tokedit_utils.toedit import editor, prior
+
+    name = "smollm2-135m-instruct"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        mp.setenv("TRANSFORMERS_OFFLINE", "1")
+        model, tokenizer = prior.load_causal_lm(name, device="cpu")
+        real = editor.load_causal_lm
+
+        def cached(model_name, device=None, dtype=None):
+            return (model, tokenizer) if str(model_name) == name else real(model_name, device=device, dtype=dtype)
+
+        mp.setattr(editor, "load_causal_lm", cached)
+        yield model, tokenizer
+
+
+# ------------------------------------------------------------------ a toy chain
+# Two one-cell notebooks, the second reading the first, run by the real runner (papermill,
+# a kernel per stage) under a small profile: the runner's tests (test_book, test_cache,
+# test_guard, test_progress) use it. Here, so that its first run is made once per session.
+
+
+def _notebook(path, params_src, body):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    cell = nbformat.v4.new_code_cell(params_src)
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [cell, nbformat.v4.new_code_cell(body)]
+    nbformat.write(nb, path)
+
+
+BODY = """
+from tokedit_utils.toolkit import paths
+out = paths.output_dir(profile, STEM)
+(out / "artifact.txt").write_text(f"{value}")
+if value == 13:
+    raise RuntimeError("unlucky value")
+paths.write_results(out, {"value": value})
+"""
+
+
+def _make_toy(root):
+    nbs, profiles = root / "notebooks", root / "profiles"
+    nbs.mkdir()
+    profiles.mkdir()
+    _notebook(nbs / "01_first.ipynb", 'profile = "default"\nvalue = 1', BODY.replace("STEM", repr("01_first")))
+    # the second stage reads the first (the runner infers the dependency from this call)
+    _notebook(nbs / "02_second.ipynb", 'profile = "default"\nvalue = 1',
+              BODY.replace("STEM", repr("02_second")) + 'paths.read_results(profile, "01_first")\n')
+    (profiles / "small.yml").write_text(yaml.safe_dump({"01_first": {"value": 2}}))
+    return nbs, profiles
+
+
+@pytest.fixture()
+def toy(tmp_path, monkeypatch):
+    monkeypatch.setenv("TOKEDIT_RUNS", str(tmp_path / "runs"))
+    return _make_toy(tmp_path)
+
+
+def _run(toy, profile="small", cells=False, **kw):
+    """Run the toy chain; its log, without the per-cell progress lines unless ``cells``."""
+    from tokedit_utils import book
+
+    logs = []
+    book.run_chain(profile, notebooks_dir=toy[0], profiles_dir=toy[1], log=logs.append, **kw)
+    return logs if cells else [line for line in logs if ":   cell" not in line]
+
+
+@pytest.fixture(scope="session")
+def toy_first_run(tmp_path_factory):
+    """The toy chain's first run, once per session: ``runs`` (its folder), ``logs`` (its whole
+    log, the per-cell lines included) and ``report`` (its rows). Each stage is a kernel start,
+    so a test that starts from a finished chain copies this run (``_finish``) rather than
+    running the chain again."""
+    root = tmp_path_factory.mktemp("toy-first-run")
+    report = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TOKEDIT_RUNS", str(root / "runs"))
+        logs = _run(_make_toy(root), cells=True, report=report)
+    return SimpleNamespace(runs=root / "runs", logs=logs, report=report)
+
+
+def _finish(toy_first_run):
+    """Leave the (untouched) toy chain of this test as its first run left it: the stages and
+    their stamps, copied (a stamp's key holds no path, so the copy is as good as a run)."""
+    shutil.copytree(toy_first_run.runs, paths.runs_root())
+
+
 # ------------------------------------------------------------------ nbval runs the smoke chain
 # nbval executes tests/notebooks/*.ipynb in chain order. Each one runs into the stage's
 # temporary folder, as under the runner; when all its cells passed, the runner stamps it and
@@ -105,8 +201,6 @@ def prior_dir(tmp_path_factory, tok, gpt2):
 import ast  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
-
-import nbformat  # noqa: E402
 
 REFERENCES = Path(__file__).resolve().parent / "notebooks"
 _nbval: dict[Path, dict] = {}

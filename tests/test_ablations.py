@@ -9,6 +9,8 @@ from tokedit_utils.chapters import ablations, training, verdicts
 from tokedit_utils.toolkit import models, stats
 from tokedit_utils.toedit import EditConfig, ToEditor, samplers, stored
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models (fixtures: tests/conftest.py)
+
 TEXTS = [
     "ABSENTEE, n.  A person with an income who has had the forethought to remove himself.",
     "HAMLET\nTo be, or not to be, that is the question.\n\nOPHELIA\nGood my lord, how does your honour?",

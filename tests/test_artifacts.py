@@ -3,7 +3,11 @@
 import json
 import os
 
+import pytest
+
 from tokedit_utils.toolkit import data, models, paths, tasks
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models (fixtures: tests/conftest.py)
 
 
 def test_task_files_and_model_folders_work_after_the_rename(tmp_path):

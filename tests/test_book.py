@@ -10,6 +10,8 @@ import yaml
 from tokedit_utils import book
 from tokedit_utils.toolkit import paths
 
+from conftest import BODY, _finish, _notebook, _run  # the toy chain
+
 
 def test_every_profile_names_real_parameters_of_the_declared_types():
     for profile_file in sorted(book.PROFILES_DIR.glob("*.yml")):
@@ -79,52 +81,13 @@ def test_source_notebooks_are_committed_without_outputs():
         assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), path
 
 
-# ------------------------------------------------------------------ a toy chain
+# ------------------------------------------------------------------ a toy chain (fixtures: conftest.py)
 
 
-def _notebook(path, params_src, body):
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    cell = nbformat.v4.new_code_cell(params_src)
-    cell.metadata["tags"] = ["parameters"]
-    nb.cells = [cell, nbformat.v4.new_code_cell(body)]
-    nbformat.write(nb, path)
-
-
-BODY = """
-from tokedit_utils.toolkit import paths
-out = paths.output_dir(profile, STEM)
-(out / "artifact.txt").write_text(f"{value}")
-if value == 13:
-    raise RuntimeError("unlucky value")
-paths.write_results(out, {"value": value})
-"""
-
-
-@pytest.fixture()
-def toy(tmp_path, monkeypatch):
-    monkeypatch.setenv("TOKEDIT_RUNS", str(tmp_path / "runs"))
-    nbs, profiles = tmp_path / "notebooks", tmp_path / "profiles"
-    nbs.mkdir()
-    profiles.mkdir()
-    _notebook(nbs / "01_first.ipynb", 'profile = "default"\nvalue = 1', BODY.replace("STEM", repr("01_first")))
-    # the second stage reads the first (the runner infers the dependency from this call)
-    _notebook(nbs / "02_second.ipynb", 'profile = "default"\nvalue = 1',
-              BODY.replace("STEM", repr("02_second")) + 'paths.read_results(profile, "01_first")\n')
-    (profiles / "small.yml").write_text(yaml.safe_dump({"01_first": {"value": 2}}))
-    return nbs, profiles
-
-
-def _run(toy, profile="small", cells=False, **kw):
-    """Run the toy chain; its log, without the per-cell progress lines unless ``cells``."""
-    logs = []
-    book.run_chain(profile, notebooks_dir=toy[0], profiles_dir=toy[1], log=logs.append, **kw)
-    return logs if cells else [line for line in logs if ":   cell" not in line]
-
-
-def test_chain_runs_then_skips_unchanged_stages(toy):
-    first = _run(toy)
+def test_chain_runs_then_skips_unchanged_stages(toy, toy_first_run):
+    first = [line for line in toy_first_run.logs if ":   cell" not in line]
     assert sum("running" in line for line in first) == 2
+    _finish(toy_first_run)
     assert json.loads((paths.stage_dir("small", "01_first") / "results.json").read_text()) == {"value": 2}
     assert sum("skipped" in line for line in _run(toy)) == 2
     # the profile changes the first stage's parameters: it re-runs; its artifact changed, so the second re-runs too
@@ -132,8 +95,8 @@ def test_chain_runs_then_skips_unchanged_stages(toy):
     assert sum("running" in line for line in _run(toy)) == 2
 
 
-def test_changing_a_later_notebook_reruns_only_that_stage(toy):
-    _run(toy)
+def test_changing_a_later_notebook_reruns_only_that_stage(toy, toy_first_run):
+    _finish(toy_first_run)
     second = toy[0] / "02_second.ipynb"
     nb = nbformat.read(second, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell("1 + 1"))
@@ -247,14 +210,14 @@ def test_a_file_named_by_a_parameter_is_part_of_the_key(toy, tmp_path):
     _notebook(toy[0] / "01_first.ipynb", 'profile = "default"\nvalue = 1\ncorpus = None  # type: str | None',
               BODY.replace("STEM", repr("01_first")))
     (toy[1] / "small.yml").write_text(yaml.safe_dump({"01_first": {"corpus": "../corpus.txt"}}))
-    _run(toy)
-    assert "skipped" in _run(toy)[0]
+    _run(toy, until="01_first")  # the file is stage 1's parameter: stage 1 shows it
+    assert "skipped" in _run(toy, until="01_first")[0]
     corpus.write_text("two")
-    assert "running (parameter files changed)" in _run(toy)[0]
+    assert "running (parameter files changed)" in _run(toy, until="01_first")[0]
 
 
-def test_progress_line_per_code_cell_and_stage_total(toy):
-    logs = _run(toy, cells=True)
+def test_progress_line_per_code_cell_and_stage_total(toy_first_run):
+    logs = toy_first_run.logs
     cells = [line for line in logs if line.startswith("[small] 01_first:   cell")]
     assert len(cells) == 3  # injected parameters, parameters, body
     assert re.search(r"cell  3/3 +\d+\.\d s  from tokedit_utils.toolkit imp", cells[-1])

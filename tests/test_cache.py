@@ -12,7 +12,7 @@ from tokedit_utils import book
 from tokedit_utils.book import cache, execute
 from tokedit_utils.toolkit import paths
 
-from test_book import BODY, _notebook, _run, toy  # noqa: F401 (the toy chain fixture)
+from conftest import BODY, _finish, _notebook, _run  # the toy chain (its fixtures: conftest.py)
 
 
 def test_declared_upstream_includes_every_stage_the_code_reads():
@@ -37,8 +37,8 @@ def test_no_stage_is_keyed_on_the_runner_the_command_or_the_cluster_step():
     assert "tokedit_utils.toedit.scoring" in editing["modules"]  # what it really runs stays keyed
 
 
-def test_a_stage_changed_by_hand_reruns_with_the_reason(toy):
-    _run(toy)
+def test_a_stage_changed_by_hand_reruns_with_the_reason(toy, toy_first_run):
+    _finish(toy_first_run)
     (paths.stage_dir("small", "01_first") / "artifact.txt").write_text("edited by hand")
     logs = _run(toy)
     assert "01_first: running (its artifacts no longer match its stamp" in logs[0]
@@ -46,11 +46,11 @@ def test_a_stage_changed_by_hand_reruns_with_the_reason(toy):
     assert (paths.stage_dir("small", "01_first") / "artifact.txt").read_text() == "2"
 
 
-def test_dry_run_says_what_would_run_and_runs_nothing(toy):
+def test_dry_run_says_what_would_run_and_runs_nothing(toy, toy_first_run):
     logs = _run(toy, dry_run=True)
     assert logs == ["[small] 01_first: would run (not run before)", "[small] 02_second: would run (not run before)"]
     assert not paths.stage_dir("small", "01_first").exists()
-    _run(toy)
+    _finish(toy_first_run)
     (toy[1] / "small.yml").write_text(yaml.safe_dump({"01_first": {"value": 4}}))
     logs = _run(toy, dry_run=True)
     assert logs == ["[small] 01_first: would run (parameters changed)",

@@ -11,7 +11,7 @@ from tokedit_utils import book
 from tokedit_utils.book.__main__ import main
 from tokedit_utils.toolkit import data, paths
 
-from test_book import BODY, _notebook, _run, toy  # noqa: F401 (the toy chain fixture)
+from conftest import BODY, _finish, _notebook, _run  # the toy chain (its fixtures: conftest.py)
 
 
 @pytest.mark.parametrize("value, declared, ok", [
@@ -53,15 +53,15 @@ def _ranged(toy):
 
 def test_an_out_of_range_value_is_refused_before_anything_runs(toy):
     _ranged(toy)
-    _run(toy)
+    _run(toy, until="01_first")  # the finished stage the refused value must leave as it was
     before = (paths.stage_dir("small", "01_first") / "results.json").read_text()
     with pytest.raises(book.ChainError, match=r"01_first.value = -5 is out of range: it must be int > 0"):
         _run(toy, sets={"01_first": {"value": -5}})
     assert (paths.stage_dir("small", "01_first") / "results.json").read_text() == before
 
 
-def test_a_failed_run_never_replaces_a_finished_stage(toy):
-    _run(toy)
+def test_a_failed_run_never_replaces_a_finished_stage(toy, toy_first_run):
+    _finish(toy_first_run)
     (toy[1] / "small.yml").write_text(yaml.safe_dump({"01_first": {"value": 13}}))  # the notebook raises
     with pytest.raises(book.ChainError, match="unlucky value"):
         _run(toy)

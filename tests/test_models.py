@@ -6,6 +6,8 @@ import torch
 
 from tokedit_utils.toolkit import data, evaluation, models, trainer
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models (fixtures: tests/conftest.py)
+
 
 @pytest.fixture(scope="module")
 def corpus():

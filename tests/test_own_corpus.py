@@ -6,7 +6,8 @@ outside profiles/, as a reader would. Each runs only what it alone can show: the
 JSONL corpus (with a one-work domain and a one-document domain) goes through every chapter
 and the verdict page; the one-domain text file through chapter 6 and what it reads (chapters
 1, 2 and 4: its continual pre-training on the unseen half of the one domain's works); the
-parquet folder through chapters 1 and 2.
+parquet folder through chapter 1, whose split is all a later chapter reads of a corpus, of
+any format.
 """
 
 import json
@@ -57,8 +58,8 @@ def _parquet_folder(folder, docs):
     return shards, {}
 
 
-#: How far each corpus goes: the whole chain, chapter 6 and what it reads, chapters 1 and 2.
-RUNS = {"_reader_jsonl": {}, "_one_txt": {"only": ["06_training"]}, "_parquet_folder": {"until": "02_collapse"}}
+#: How far each corpus goes: the whole chain, chapter 6 and what it reads, chapter 1.
+RUNS = {"_reader_jsonl": {}, "_one_txt": {"only": ["06_training"]}, "_parquet_folder": {"until": "01_corpora"}}
 
 
 @pytest.mark.parametrize("shape", [_reader_jsonl, _one_txt, _parquet_folder], ids=lambda f: f.__name__.strip("_"))
@@ -81,9 +82,10 @@ def test_a_reader_corpus_runs_the_chain(shape, documents, tmp_path):
     assert ch1["corpus_settings"]["corpus"] == str(corpus)  # made absolute, relative to the profile file
     split = data.load_chapter1_corpus(name)
     assert data.missing_splits(split) == missing
-    ch2 = paths.read_results(name, "02_collapse")
-    assert set(ch2["ppl_by_domain"]) == set(split["test"]["domain"])
-    assert all(not r["folder"].startswith("/") for r in ch2["runs"])
+    if shape is not _parquet_folder:
+        ch2 = paths.read_results(name, "02_collapse")
+        assert set(ch2["ppl_by_domain"]) == set(split["test"]["domain"])
+        assert all(not r["folder"].startswith("/") for r in ch2["runs"])
     if shape is _reader_jsonl:
         # chapter 1 says, on its page, which domain was split by document and which has no held-out text
         nb = nbformat.read(paths.stage_dir(name, "01_corpora") / "01_corpora.ipynb", as_version=4)

@@ -1,5 +1,6 @@
 """The packaged prior ``smollm2-135m-instruct``: found by name, offline, and the command
-edits a corpus with it reproducibly. One model load for the module (about 30 s)."""
+edits a corpus with it reproducibly. One model load for the session (about 30 s; the
+``packaged_prior`` fixture of conftest.py, for any test that needs the prior)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import json
 import numpy as np
 import pytest
 
-from tokedit_utils.toedit import ToEditor, editor as editor_module, main, prior, stored
+from tokedit_utils.toedit import ToEditor, main, prior, stored
 
 NAME = "smollm2-135m-instruct"
 # a corpus the prior has never seen: our own sentences, with predictable runs in them
@@ -28,34 +29,13 @@ DOCS = [
 ] * 3
 
 
-@pytest.fixture(scope="module")
-def packaged(monkeypatch_module):
-    """The prior loaded once, offline; the command's loader hands it out again for its name."""
-    monkeypatch_module.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch_module.setenv("TRANSFORMERS_OFFLINE", "1")
-    model, tokenizer = prior.load_causal_lm(NAME, device="cpu")
-    real = editor_module.load_causal_lm
-
-    def cached(name, device=None, dtype=None):
-        return (model, tokenizer) if str(name) == NAME else real(name, device=device, dtype=dtype)
-
-    monkeypatch_module.setattr(editor_module, "load_causal_lm", cached)
-    return model, tokenizer
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module():
-    with pytest.MonkeyPatch.context() as mp:
-        yield mp
-
-
 def _records(path):
     with gzip.open(path, "rt", encoding="utf-8") as f:
         return [json.loads(line) for line in f]
 
 
-def test_the_packaged_prior_is_a_real_pretrained_model(packaged):
-    model, tokenizer = packaged
+def test_the_packaged_prior_is_a_real_pretrained_model(packaged_prior):
+    model, tokenizer = packaged_prior
     assert type(model).__name__ == "LlamaForCausalLM" and len(tokenizer) == 49152
     assert sum(p.numel() for p in model.parameters()) > 100_000_000
     probs = np.concatenate(ToEditor(model, tokenizer).score_texts(DOCS[:4]))
@@ -63,7 +43,7 @@ def test_the_packaged_prior_is_a_real_pretrained_model(packaged):
     assert (probs >= 0.99).mean() > 0.05  # the runs above are predictable to a real prior
 
 
-def test_the_command_edits_an_unseen_corpus_offline_and_reproducibly(packaged, tmp_path):
+def test_the_command_edits_an_unseen_corpus_offline_and_reproducibly(packaged_prior, tmp_path):
     src = tmp_path / "corpus.jsonl"
     rows = [{"id": f"doc-{i}", "text": t, "meta": {"n": i, "tags": ["x", None]}, "score": i / 7}
             for i, t in enumerate(DOCS)]
@@ -82,8 +62,8 @@ def test_the_command_edits_an_unseen_corpus_offline_and_reproducibly(packaged, t
     assert sum(a["text"] != r["text"] for a, r in zip(outs["a"], rows)) >= 1  # at the paper's 0.99
 
 
-def test_stored_scores_edit_as_the_forward_pass_with_the_real_prior(packaged):
-    model, tokenizer = packaged
+def test_stored_scores_edit_as_the_forward_pass_with_the_real_prior(packaged_prior):
+    model, tokenizer = packaged_prior
     editor = ToEditor(model, tokenizer, threshold=0.5, batch_size=4)  # 0.5: many draws to compare
     ids = list(range(4))
     scores = stored.score(editor, DOCS[:4], ids=ids, candidates=8)

@@ -6,7 +6,7 @@ import re
 from tokedit_utils.book import progress
 from tokedit_utils.toolkit import paths
 
-from test_book import BODY, _notebook, _run, toy  # noqa: F401 (the toy chain fixture)
+from conftest import BODY, _finish, _notebook, _run  # the toy chain (its fixtures: conftest.py)
 
 LONG_CELL = """
 import time
@@ -22,7 +22,7 @@ bar.close()
 def test_progress_lines_from_inside_a_cell_with_rate_and_time_left(toy):
     _notebook(toy[0] / "01_first.ipynb", 'profile = "default"\nvalue = 1',
               BODY.replace("STEM", repr("01_first")) + LONG_CELL)
-    logs = _run(toy, cells=True)
+    logs = _run(toy, cells=True, until="01_first")  # what is shown comes from stage 1 alone
     lines = [line for line in logs if "toy training" in line]
     assert re.search(r"01_first:   toy training: 1/4 step, [\d.]+ step/s, 0:0\d left", lines[0]), lines
     assert re.search(r"toy training: 4/4 step, [\d.]+ step/s, done in 0:0\d", lines[-1]), lines
@@ -35,15 +35,15 @@ def test_progress_lines_from_inside_a_cell_with_rate_and_time_left(toy):
     assert not list(paths.stage_dir("small", "01_first").parent.glob("*.progress.jsonl"))
 
 
-def test_a_chapter_says_how_long_it_took_last_time(toy):
-    _run(toy)
+def test_a_chapter_says_how_long_it_took_last_time(toy, toy_first_run):
+    _finish(toy_first_run)
     logs = _run(toy, force=True)
     assert re.search(r"01_first: running \(forced\); it took \d+ s last time \.\.\.", logs[0])
 
 
-def test_the_closing_table(toy):
-    rows = []
-    _run(toy, report=rows)
+def test_the_closing_table(toy, toy_first_run):
+    rows = list(toy_first_run.report)
+    _finish(toy_first_run)
     _run(toy, only=["01_first"], sets={"01_first": {"value": 4}}, report=rows[:0])
     table = progress.summary("small", rows, [paths.stage_dir("small", s) for s in ("01_first", "02_second")], None)
     assert re.search(r"\[small\] 01_first +0:\d\d +-", table)

@@ -11,6 +11,8 @@ from data_selection.hashed_ngram_dsir import get_ngram_counts
 from tokedit_utils.toolkit import models, scoring, stats
 from tokedit_utils.chapters import statistics as ss
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models (fixtures: tests/conftest.py)
+
 TEXTS = ["The cat sat on the mat, and the dog lay by the door.",
          "Call me Ishmael. Some years ago, never mind how long precisely, I went to sea.",
          "def f(x):\n    return x * 2  # doubles\n"] * 20

@@ -11,6 +11,8 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 from tokedit_utils.toolkit import tasks  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models (fixtures: tests/conftest.py)
+
 
 def _docs(domains=("alpha", "beta"), n_docs=6, n_words=120):
     """Documents whose words are unique ("alpha3w17"), so every passage can be traced back."""

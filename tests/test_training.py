@@ -9,6 +9,8 @@ import torch.nn.functional as F
 from tokedit_utils.toolkit import data, mixtures, models, sft, stats
 from tokedit_utils.chapters import training
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models (fixtures: tests/conftest.py)
+
 TEXTS = [
     "ABSENTEE, n.  A person with an income who has had the forethought to remove himself.",
     "HAMLET\nTo be, or not to be, that is the question.\n\nOPHELIA\nGood my lord, how does your honour?",
