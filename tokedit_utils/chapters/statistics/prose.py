@@ -126,7 +126,7 @@ def _documents(results: dict, prior: str) -> str:
 
 HUMAN_ARM, SYNTHETIC_ARM = "human", "synthetic"
 ARM_LABELS = {HUMAN_ARM: "0% synthetic (chapter 2)", "dsir_small": "DSIR, small subset repeated",
-              "dsir_large": "DSIR, large subset", "ppl_filter": "PPL filter (highest prior-B PPL)",
+              "dsir_large": "DSIR, large subset", "ppl_filter": "PPL filter (highest PPL, the Llama prior)",
               SYNTHETIC_ARM: "100% synthetic (chapter 2)"}
 PRIOR_LABELS = {"teacher": "prior A (the teacher)", "prior_b": "prior B (independent)"}
 
