@@ -22,17 +22,24 @@ def _arm(runs: list[dict], ratio: float) -> list[dict]:
     return [run for run in runs if run["ratio"] == ratio]
 
 
+def _mean_and_range(ax, runs: list[dict], ratios: Sequence[float], colors: dict, curve: str,
+                    value: str, **style) -> None:
+    """One line per mixture: the seeds' mean of ``run[curve][i][value]`` against tokens seen
+    (millions), with the seeds' range shaded."""
+    for r in ratios:
+        curves = [run[curve] for run in _arm(runs, r)]
+        x = np.array([p["tokens"] for p in curves[0]]) / 1e6
+        y = np.array([[p[value] for p in c] for c in curves])
+        ax.plot(x, y.mean(0), color=colors[r], label=f"{r:.0%} synthetic", **style)
+        ax.fill_between(x, y.min(0), y.max(0), color=colors[r], alpha=0.25, lw=0)
+
+
 def plot_training_loss(runs: list[dict], ratios: Sequence[float], colors: dict):
     """Paper Fig. 7: training loss per mixture, the mean over seeds and their range."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots()
-    for r in ratios:
-        curves = [run["loss_curve"] for run in _arm(runs, r)]
-        x = np.array([p["tokens"] for p in curves[0]]) / 1e6
-        y = np.array([[p["loss"] for p in c] for c in curves])
-        ax.plot(x, y.mean(0), color=colors[r], label=f"{r:.0%} synthetic")
-        ax.fill_between(x, y.min(0), y.max(0), color=colors[r], alpha=0.25, lw=0)
+    _mean_and_range(ax, runs, ratios, colors, "loss_curve", "loss")
     ax.set_xlabel("training tokens seen (millions)")
     ax.set_ylabel("training loss (nats / token)")
     ax.set_title("Training loss by synthetic share")
@@ -107,12 +114,7 @@ def plot_ppl_by_epoch(runs: list[dict], ratios: Sequence[float], colors: dict):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots()
-    for r in ratios:
-        arm_runs = _arm(runs, r)
-        x = np.array([p["tokens"] for p in arm_runs[0]["ppl_curve"]]) / 1e6
-        y = np.array([[p["ppl_mean"] for p in run["ppl_curve"]] for run in arm_runs])
-        ax.plot(x, y.mean(0), marker="o", color=colors[r], label=f"{r:.0%} synthetic")
-        ax.fill_between(x, y.min(0), y.max(0), color=colors[r], alpha=0.25, lw=0)
+    _mean_and_range(ax, runs, ratios, colors, "ppl_curve", "ppl_mean", marker="o")
     ax.set_xlabel("training tokens seen (millions; one point per epoch)")
     ax.set_ylabel("held-out perplexity, mean over domains")
     ax.set_title("Perplexity after each epoch")
